@@ -1,0 +1,236 @@
+//! The offline answerer: the most relevant sentences of the best passages, in their own
+//! words, each group followed by its citation. It never writes a word of its own beyond
+//! joining what the bank's documents say.
+
+use crate::lang::Lang;
+use crate::retrieval::bm25::Bm25Encoder;
+use crate::retrieval::Hit;
+use std::collections::HashSet;
+
+/// Sentences taken from the best passage, at most.
+const MAX_SENTENCES_TOP: usize = 3;
+/// Characters of answer text we aim to stay under (Chinese packs more per character).
+fn char_budget(lang: Lang) -> usize {
+    match lang {
+        Lang::En => 480,
+        Lang::ZhCn => 220,
+    }
+}
+
+/// An extractive answer: text with `[n]` markers, and the hit indices cited (`[1]` is
+/// `cited[0]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Extract {
+    pub text: String,
+    pub cited: Vec<usize>,
+}
+
+/// Splits a passage into sentences and list items, keeping each one's own text.
+pub fn sentences(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim().trim_start_matches(['-', '*', '•']).trim();
+        if line.is_empty()
+            || line.starts_with('#')
+            || line.chars().all(|c| matches!(c, '|' | '-' | ':' | ' '))
+        {
+            continue;
+        }
+        let mut current = String::new();
+        let chars: Vec<char> = line.chars().collect();
+        for (i, &c) in chars.iter().enumerate() {
+            current.push(c);
+            let ends = match c {
+                '。' | '！' | '？' | '；' => true,
+                '.' | '!' | '?' => {
+                    // A full stop ends a sentence only before a space and a capital or
+                    // digit: "HVD 1.95%" and "e.g. cards" stay whole.
+                    let next = chars.get(i + 1);
+                    let after = chars.get(i + 2);
+                    next.is_none_or(|n| n.is_whitespace())
+                        && after
+                            .is_none_or(|a| a.is_uppercase() || a.is_ascii_digit() || !a.is_ascii())
+                        && !current.trim_end().ends_with("e.g.")
+                        && !current.trim_end().ends_with("i.e.")
+                }
+                _ => false,
+            };
+            if ends {
+                push_sentence(&mut out, &current);
+                current.clear();
+            }
+        }
+        push_sentence(&mut out, &current);
+    }
+    out
+}
+
+fn push_sentence(out: &mut Vec<String>, s: &str) {
+    let s = s.trim();
+    // Table rows become "a | b | c"; keep them, they often hold the fact asked for.
+    let s = s.trim_matches('|').trim();
+    if s.chars().filter(|c| c.is_alphanumeric()).count() >= 2 {
+        out.push(s.to_string());
+    }
+}
+
+/// Composes an answer to `query` from `hits` (best first).
+pub fn compose(query: &str, lang: Lang, hits: &[Hit], bm25: &Bm25Encoder) -> Option<Extract> {
+    let query_terms: HashSet<u32> = bm25.embed_query(query, lang).indices.into_iter().collect();
+    let budget = char_budget(lang);
+    let mut parts: Vec<(usize, Vec<String>)> = Vec::new();
+    let mut used = 0;
+    let mut best_top_score = 0.0;
+    for (hit_index, hit) in hits.iter().take(3).enumerate() {
+        let candidates = sentences(hit.chunk.body());
+        let scored: Vec<(usize, f32)> = candidates
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, overlap(&query_terms, s, hit.chunk.lang, bm25)))
+            .collect();
+        let mut ranked: Vec<(usize, f32)> = scored
+            .iter()
+            .copied()
+            .filter(|(_, score)| *score > 0.0)
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        if hit_index == 0 {
+            best_top_score = ranked.first().map_or(0.0, |r| r.1);
+            if ranked.is_empty() && !candidates.is_empty() {
+                // The passage matched as a whole (e.g. through its title): lead with its
+                // opening sentence.
+                ranked.push((0, 0.0));
+            }
+        } else if ranked.first().is_none_or(|r| r.1 < best_top_score.max(1.0)) {
+            // A later passage adds a sentence only if it matches as well as the best one.
+            continue;
+        }
+        let limit = if hit_index == 0 { MAX_SENTENCES_TOP } else { 1 };
+        let mut chosen: Vec<usize> = Vec::new();
+        for (i, _) in ranked {
+            if chosen.len() == limit {
+                break;
+            }
+            let len = candidates[i].chars().count();
+            if used + len > budget && !(hit_index == 0 && chosen.is_empty()) {
+                continue;
+            }
+            used += len;
+            chosen.push(i);
+        }
+        if chosen.is_empty() {
+            continue;
+        }
+        chosen.sort_unstable();
+        parts.push((
+            hit_index,
+            chosen.into_iter().map(|i| candidates[i].clone()).collect(),
+        ));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let separator = if lang == Lang::ZhCn { "" } else { " " };
+    let text = parts
+        .iter()
+        .enumerate()
+        .map(|(n, (_, sentences))| format!("{} [{}]", sentences.join(separator), n + 1))
+        .collect::<Vec<_>>()
+        .join(if lang == Lang::ZhCn { "" } else { " " });
+    Some(Extract {
+        text,
+        cited: parts.into_iter().map(|(hit_index, _)| hit_index).collect(),
+    })
+}
+
+/// Share of the query's terms that a sentence contains, with a little weight for
+/// sentences that carry figures (customers ask for fees, limits, rates and numbers).
+fn overlap(query_terms: &HashSet<u32>, sentence: &str, lang: Lang, bm25: &Bm25Encoder) -> f32 {
+    if query_terms.is_empty() {
+        return 0.0;
+    }
+    let terms = bm25.embed_document(sentence, lang).indices;
+    let shared = terms.iter().filter(|t| query_terms.contains(t)).count() as f32;
+    if shared == 0.0 {
+        return 0.0;
+    }
+    let has_figure = sentence.chars().any(|c| c.is_ascii_digit());
+    shared + if has_figure { 0.5 } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::knowledge::chunk::Chunk;
+    use crate::knowledge::SourceKind;
+    use uuid::Uuid;
+
+    fn hit(source: &str, text: &str, lang: Lang) -> Hit {
+        Hit {
+            score: 1.0,
+            chunk: Chunk {
+                id: Uuid::nil(),
+                source_id: source.into(),
+                chunk_index: 0,
+                kind: SourceKind::Document,
+                title: "Guide".into(),
+                section: Some("Fees".into()),
+                lang,
+                product: None,
+                effective_date: None,
+                approved: false,
+                text: format!("Guide\nFees\n{text}"),
+                content_hash: String::new(),
+                source_hash: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn splits_sentences_without_breaking_numbers() {
+        let s = sentences("The fee is 1.95% of the amount. Cards, e.g. Gold, are free.\n- Item one\n| Gold | HVD 600 |\n消费分期。二十四期？");
+        assert_eq!(
+            s,
+            [
+                "The fee is 1.95% of the amount.",
+                "Cards, e.g. Gold, are free.",
+                "Item one",
+                "Gold | HVD 600",
+                "消费分期。",
+                "二十四期？"
+            ]
+        );
+    }
+
+    #[test]
+    fn picks_the_matching_sentences_and_cites_them() {
+        let bm25 = Bm25Encoder::new();
+        let hits = vec![
+            hit(
+                "doc-a",
+                "Our branches are modern. The Gold card annual fee is LTD 480. Parking is free.",
+                Lang::En,
+            ),
+            hit("doc-b", "Weather is nice. Gardens are green.", Lang::En),
+        ];
+        let answer = compose("gold card annual fee", Lang::En, &hits, &bm25).unwrap();
+        assert_eq!(answer.text, "The Gold card annual fee is LTD 480. [1]");
+        assert_eq!(answer.cited, [0]);
+    }
+
+    #[test]
+    fn a_second_passage_contributes_only_when_it_matches_as_well() {
+        let bm25 = Bm25Encoder::new();
+        let hits = vec![
+            hit("doc-a", "The Gold card annual fee is LTD 480.", Lang::En),
+            hit(
+                "doc-b",
+                "The Platinum card annual fee is LTD 1,500.",
+                Lang::En,
+            ),
+        ];
+        let answer = compose("annual fee gold platinum card", Lang::En, &hits, &bm25).unwrap();
+        assert_eq!(answer.text, "The Gold card annual fee is LTD 480. [1] The Platinum card annual fee is LTD 1,500. [2]");
+        assert_eq!(answer.cited, [0, 1]);
+    }
+}

@@ -1,0 +1,208 @@
+//! Chat models behind one trait; the real one speaks the OpenAI chat-completions protocol
+//! (OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp server) through async-openai, streamed.
+
+use async_openai::config::OpenAIConfig;
+use async_openai::types::{
+    ChatCompletionRequestAssistantMessageArgs, ChatCompletionRequestMessage,
+    ChatCompletionRequestSystemMessageArgs, ChatCompletionRequestUserMessageArgs,
+    ChatCompletionStreamOptions, CreateChatCompletionRequestArgs,
+};
+use async_openai::Client;
+use async_trait::async_trait;
+use futures::StreamExt;
+use std::time::Duration;
+use tokio::time::{timeout_at, Instant};
+
+/// A message of a chat prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LlmMessage {
+    System(String),
+    User(String),
+    Assistant(String),
+}
+
+/// What a finished generation produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Completion {
+    pub text: String,
+    pub model: String,
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("model request failed: {0}")]
+    Request(String),
+    #[error("no first token within {0:?}")]
+    FirstTokenTimeout(Duration),
+    #[error("generation exceeded its time limit")]
+    TotalTimeout,
+    #[error("the client stopped listening")]
+    Cancelled,
+}
+
+impl LlmError {
+    /// Stable label for metrics and the audit record.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LlmError::Request(_) => "request_failed",
+            LlmError::FirstTokenTimeout(_) => "first_token_timeout",
+            LlmError::TotalTimeout => "total_timeout",
+            LlmError::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Time limits for one generation.
+#[derive(Debug, Clone, Copy)]
+pub struct LlmLimits {
+    pub first_token: Duration,
+    pub total: Duration,
+    /// Attempts after the first, only while no token has arrived.
+    pub retries: u32,
+}
+
+/// Receives text as it is generated; returning `false` stops generation.
+pub type DeltaSink<'a> = &'a mut (dyn FnMut(&str) -> bool + Send);
+
+#[async_trait]
+pub trait ChatModel: Send + Sync {
+    fn model(&self) -> &str;
+    async fn complete(
+        &self,
+        messages: Vec<LlmMessage>,
+        limits: LlmLimits,
+        on_delta: DeltaSink<'_>,
+    ) -> Result<Completion, LlmError>;
+}
+
+/// An OpenAI-compatible chat-completions endpoint.
+pub struct OpenAiChat {
+    client: Client<OpenAIConfig>,
+    model: String,
+}
+
+impl OpenAiChat {
+    pub fn new(client: Client<OpenAIConfig>, model: String) -> Self {
+        Self { client, model }
+    }
+
+    fn request(
+        &self,
+        messages: &[LlmMessage],
+    ) -> Result<async_openai::types::CreateChatCompletionRequest, LlmError> {
+        let messages = messages
+            .iter()
+            .map(|m| {
+                Ok(match m {
+                    LlmMessage::System(c) => ChatCompletionRequestSystemMessageArgs::default()
+                        .content(c.as_str())
+                        .build()?
+                        .into(),
+                    LlmMessage::User(c) => ChatCompletionRequestUserMessageArgs::default()
+                        .content(c.as_str())
+                        .build()?
+                        .into(),
+                    LlmMessage::Assistant(c) => {
+                        ChatCompletionRequestAssistantMessageArgs::default()
+                            .content(c.as_str())
+                            .build()?
+                            .into()
+                    }
+                })
+            })
+            .collect::<Result<Vec<ChatCompletionRequestMessage>, async_openai::error::OpenAIError>>(
+            )
+            .map_err(|e| LlmError::Request(e.to_string()))?;
+        CreateChatCompletionRequestArgs::default()
+            .model(&self.model)
+            .messages(messages)
+            .temperature(0.0)
+            .stream(true)
+            .stream_options(ChatCompletionStreamOptions {
+                include_usage: true,
+            })
+            .build()
+            .map_err(|e| LlmError::Request(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl ChatModel for OpenAiChat {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    #[tracing::instrument(skip_all, fields(model = %self.model))]
+    async fn complete(
+        &self,
+        messages: Vec<LlmMessage>,
+        limits: LlmLimits,
+        on_delta: DeltaSink<'_>,
+    ) -> Result<Completion, LlmError> {
+        let request = self.request(&messages)?;
+        let deadline = Instant::now() + limits.total;
+        let mut attempt = 0;
+        loop {
+            // Before the first token nothing has reached the customer, so a failed or
+            // silent attempt can be retried; after it, a failure ends the generation.
+            let first_token_deadline = (Instant::now() + limits.first_token).min(deadline);
+            let started = timeout_at(first_token_deadline, async {
+                let mut stream = self.client.chat().create_stream(request.clone()).await?;
+                let first = stream.next().await.transpose()?;
+                Ok::<_, async_openai::error::OpenAIError>((stream, first))
+            })
+            .await;
+            let (mut stream, first) = match started {
+                Ok(Ok(started)) => started,
+                failed => {
+                    let error = match failed {
+                        Err(_) => LlmError::FirstTokenTimeout(limits.first_token),
+                        Ok(Err(e)) => LlmError::Request(e.to_string()),
+                        Ok(Ok(_)) => unreachable!(),
+                    };
+                    attempt += 1;
+                    let backoff = Duration::from_millis(100 * 2u64.pow(attempt.min(6)));
+                    if attempt > limits.retries || Instant::now() + backoff >= deadline {
+                        return Err(error);
+                    }
+                    tracing::warn!(attempt, error = %error, "retrying model request");
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+            };
+            let mut completion = Completion {
+                model: self.model.clone(),
+                ..Default::default()
+            };
+            let mut next = first;
+            loop {
+                let Some(chunk) = next else {
+                    return Ok(completion);
+                };
+                if let Some(usage) = &chunk.usage {
+                    completion.prompt_tokens = Some(usage.prompt_tokens);
+                    completion.completion_tokens = Some(usage.completion_tokens);
+                }
+                if !chunk.model.is_empty() {
+                    completion.model = chunk.model.clone();
+                }
+                for choice in &chunk.choices {
+                    if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
+                        completion.text.push_str(text);
+                        if !on_delta(text) {
+                            return Err(LlmError::Cancelled);
+                        }
+                    }
+                }
+                next = match timeout_at(deadline, stream.next()).await {
+                    Err(_) => return Err(LlmError::TotalTimeout),
+                    Ok(item) => item
+                        .transpose()
+                        .map_err(|e| LlmError::Request(e.to_string()))?,
+                };
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The chat pipeline: one core, independent of HTTP, driven by the JSON and SSE
+//! endpoints, `teller eval --answers` and the tests alike.
+//!
+//! validate → escalation check → condense follow-up → retrieve → answer policy
+//! (approved | refusal | generated | extractive | handoff) → citation check →
+//! audit commit → reply.
+
+pub mod citations;
+pub mod escalation;
+pub mod extractive;
+pub mod llm;
+pub mod pipeline;
+pub mod policy;
+pub mod prompts;
+pub mod types;
+
+pub use pipeline::{Pipeline, PipelineOptions};
+pub use types::{
+    ChatError, ChatReply, ChatRequest, Citation, Handoff, Mode, StreamEvent, UserMessage,
+};

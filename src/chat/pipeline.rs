@@ -1,0 +1,849 @@
+//! The chat pipeline core. See the module docs of [`crate::chat`] for the flow.
+
+use super::citations::CitationFilter;
+use super::escalation::{escalation_reason, TOOL_FAILURE};
+use super::extractive;
+use super::llm::{ChatModel, LlmError, LlmLimits, LlmMessage};
+use super::policy::{decide, Decision, Grounding, PolicyConfig};
+use super::prompts::{PromptPassage, Prompts, TemplateRef};
+use super::types::{ChatError, ChatReply, ChatRequest, Citation, Handoff, Mode, StreamEvent};
+use crate::audit::{AuditStore, EventBatch, NewConversation, NewEvent, NewMessage, StoredMessage};
+use crate::knowledge::Chunker;
+use crate::lang::Lang;
+use crate::retrieval::query::{retrieval_query, Role, Turn};
+use crate::retrieval::{Hit, Index, SearchOptions};
+use base64::Engine;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+use tokio::sync::mpsc;
+use tokio::time::{timeout_at, Instant};
+use uuid::Uuid;
+
+/// Tunables of the pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// Passages retrieved (distinct sources).
+    pub k: usize,
+    /// Tokens of earlier turns given to the model.
+    pub history_tokens: usize,
+    /// Customer turns per conversation.
+    pub max_turns: usize,
+    /// The whole turn, retrieval to commit.
+    pub deadline: Duration,
+    pub llm: LlmLimits,
+    pub policy: PolicyConfig,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        Self {
+            k: 5,
+            history_tokens: 1_500,
+            max_turns: 50,
+            deadline: Duration::from_secs(30),
+            llm: LlmLimits {
+                first_token: Duration::from_secs(10),
+                total: Duration::from_secs(25),
+                retries: 2,
+            },
+            policy: PolicyConfig::default(),
+        }
+    }
+}
+
+/// Everything a turn needs; cheap to clone into request handlers.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub index: Index,
+    pub audit: Arc<AuditStore>,
+    pub llm: Option<Arc<dyn ChatModel>>,
+    pub prompts: Arc<Prompts>,
+    pub chunker: Chunker,
+    pub options: PipelineOptions,
+}
+
+/// The body of a reply before it is recorded.
+struct Answer {
+    mode: Mode,
+    text: String,
+    citations: Vec<Citation>,
+    handoff: Option<Handoff>,
+    templates: Vec<TemplateRef>,
+    model: Option<String>,
+    usage: Option<(Option<u32>, Option<u32>)>,
+    fallback: Option<&'static str>,
+    /// Already sent to the client as deltas (generated answers stream as they come).
+    streamed: bool,
+}
+
+impl Answer {
+    fn template(mode: Mode, text: String, template: TemplateRef, handoff: Option<Handoff>) -> Self {
+        Self {
+            mode,
+            text,
+            citations: Vec::new(),
+            handoff,
+            templates: vec![template],
+            model: None,
+            usage: None,
+            fallback: None,
+            streamed: false,
+        }
+    }
+}
+
+fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn snippet(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(240) {
+        Some((cut, _)) => format!("{}…", &flat[..cut]),
+        None => flat,
+    }
+}
+
+fn citation(hit: &Hit) -> Citation {
+    Citation {
+        source_id: hit.chunk.source_id.clone(),
+        title: hit.chunk.title.clone(),
+        snippet: snippet(hit.chunk.body()),
+        score: hit.score,
+    }
+}
+
+impl Pipeline {
+    /// Checks a conversation token and returns the transcript (for `GET /v1/conversations`).
+    pub async fn transcript(&self, id: Uuid, token: &str) -> Result<Vec<StoredMessage>, ChatError> {
+        self.authorise(id, token).await?;
+        self.audit
+            .messages(id)
+            .await
+            .map_err(ChatError::AuditUnavailable)
+    }
+
+    async fn authorise(&self, id: Uuid, token: &str) -> Result<(), ChatError> {
+        let stored = self
+            .audit
+            .conversation_token_hash(id)
+            .await
+            .map_err(ChatError::AuditUnavailable)?;
+        // A wrong token looks exactly like an unknown conversation.
+        match stored {
+            Some(hash) if bool::from(hash.as_bytes().ct_eq(hash_token(token).as_bytes())) => Ok(()),
+            _ => Err(ChatError::ConversationNotFound),
+        }
+    }
+
+    /// Answers one customer turn. With `events`, streams `Meta` then `Delta`s; the
+    /// returned reply (the SSE `done` payload) is only produced after the audit commit.
+    #[tracing::instrument(skip_all, fields(conversation_id))]
+    pub async fn respond(
+        &self,
+        request: ChatRequest,
+        events: Option<mpsc::UnboundedSender<StreamEvent>>,
+    ) -> Result<ChatReply, ChatError> {
+        let started = Instant::now();
+        let deadline = started + self.options.deadline;
+        let message = request.message.as_str().to_string();
+
+        let (conversation_id, token, is_new, history) = match &request.conversation {
+            Some((id, token)) => {
+                self.authorise(*id, token).await?;
+                let history = self
+                    .audit
+                    .messages(*id)
+                    .await
+                    .map_err(ChatError::AuditUnavailable)?;
+                (*id, token.clone(), false, history)
+            }
+            None => (Uuid::new_v4(), new_token(), true, Vec::new()),
+        };
+        tracing::Span::current()
+            .record("conversation_id", tracing::field::display(conversation_id));
+        let turn = history.iter().filter(|m| m.role == "user").count() + 1;
+        if turn > self.options.max_turns {
+            return Err(ChatError::ConversationTooLong(self.options.max_turns));
+        }
+        let lang = request.lang.unwrap_or_else(|| Lang::detect(&message));
+        let history_turns = self.bounded_history(&history);
+
+        // Retrieval runs for handoffs too: the record shows what the bank's documents
+        // said about the customer's situation.
+        let escalation = escalation_reason(&message);
+        let stage = Instant::now();
+        let (query, condense_template) = self
+            .standalone_query(&history_turns, &message, lang, deadline)
+            .await;
+        let condense_ms = stage.elapsed().as_secs_f64() * 1e3;
+        let stage = Instant::now();
+        let hits = timeout_at(
+            deadline,
+            self.index.search(
+                &query,
+                &SearchOptions {
+                    k: self.options.k,
+                    lang: Some(lang),
+                    ..Default::default()
+                },
+            ),
+        )
+        .await
+        .map_err(|_| ChatError::Deadline)?
+        .map_err(ChatError::RetrievalUnavailable)?;
+        let retrieval_ms = stage.elapsed().as_secs_f64() * 1e3;
+        metrics::histogram!("teller_stage_seconds", "stage" => "retrieval")
+            .record(retrieval_ms / 1e3);
+
+        let grounding = Grounding::measure(&query, lang, &hits, &self.index.bm25);
+        let decision = decide(escalation, &hits, &grounding, &self.options.policy);
+        let message_id = Uuid::new_v4();
+        let stage = Instant::now();
+        let answer = self
+            .answer(
+                decision,
+                lang,
+                &query,
+                &message,
+                &history_turns,
+                &hits,
+                conversation_id,
+                message_id,
+                events.as_ref(),
+                deadline,
+            )
+            .await;
+        let answer_ms = stage.elapsed().as_secs_f64() * 1e3;
+        metrics::histogram!("teller_stage_seconds", "stage" => "answer").record(answer_ms / 1e3);
+        let mut answer = match answer {
+            Ok(answer) => answer,
+            Err(ChatError::Cancelled) => {
+                self.record_cancelled(conversation_id, &token, is_new, lang, turn, &message)
+                    .await;
+                return Err(ChatError::Cancelled);
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(t) = condense_template {
+            answer.templates.insert(0, t);
+        }
+
+        let reply = ChatReply {
+            conversation_id,
+            conversation_token: token.clone(),
+            message_id,
+            answer: answer.text.clone(),
+            mode: answer.mode,
+            citations: answer.citations.clone(),
+            handoff: answer.handoff.clone(),
+        };
+        let stage = Instant::now();
+        let batch = self.turn_record(
+            &reply,
+            &answer,
+            is_new,
+            lang,
+            turn,
+            &message,
+            &query,
+            &hits,
+            &grounding,
+            [condense_ms, retrieval_ms, answer_ms],
+        );
+        timeout_at(deadline, self.audit.append(batch))
+            .await
+            .map_err(|_| ChatError::Deadline)?
+            .map_err(ChatError::AuditUnavailable)?;
+        metrics::histogram!("teller_stage_seconds", "stage" => "audit")
+            .record(stage.elapsed().as_secs_f64());
+        metrics::counter!("teller_chat_turns_total", "mode" => answer.mode.as_str()).increment(1);
+        if let Some(fallback) = answer.fallback {
+            metrics::counter!("teller_llm_fallbacks_total", "reason" => fallback).increment(1);
+        }
+
+        // Answers that were not generated token by token go out only now, after the
+        // commit, so a customer never sees an unrecorded answer.
+        if let Some(tx) = &events {
+            if !answer.streamed {
+                for piece in split_for_stream(&reply.answer) {
+                    if tx.send(StreamEvent::Delta(piece)).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        metrics::histogram!("teller_stage_seconds", "stage" => "total")
+            .record(started.elapsed().as_secs_f64());
+        Ok(reply)
+    }
+
+    /// Most recent turns that fit the token budget, oldest first.
+    fn bounded_history(&self, history: &[StoredMessage]) -> Vec<Turn> {
+        let mut budget = self.options.history_tokens;
+        let mut turns = Vec::new();
+        for m in history.iter().rev() {
+            let cost = self.chunker.count_tokens(&m.content) + 4;
+            if cost > budget {
+                break;
+            }
+            budget -= cost;
+            let role = if m.role == "user" {
+                Role::User
+            } else {
+                Role::Assistant
+            };
+            turns.push(Turn {
+                role,
+                content: m.content.clone(),
+            });
+        }
+        turns.reverse();
+        turns
+    }
+
+    /// The retrieval query: condensed by the model when one is configured and there is
+    /// history, deterministically otherwise (and whenever the model fails).
+    async fn standalone_query(
+        &self,
+        history: &[Turn],
+        message: &str,
+        lang: Lang,
+        deadline: Instant,
+    ) -> (String, Option<TemplateRef>) {
+        let fallback = retrieval_query(history, message);
+        let (Some(llm), false) = (&self.llm, history.is_empty()) else {
+            return (fallback, None);
+        };
+        let turns: Vec<(String, String)> = history
+            .iter()
+            .map(|t| {
+                (
+                    if t.role == Role::User {
+                        "customer"
+                    } else {
+                        "assistant"
+                    }
+                    .to_string(),
+                    t.content.clone(),
+                )
+            })
+            .collect();
+        let Ok(prompt) = self.prompts.condense(lang, &turns, message) else {
+            return (fallback, None);
+        };
+        let limits = self.limits(deadline);
+        let mut ignore = |_: &str| true;
+        match llm
+            .complete(vec![LlmMessage::User(prompt)], limits, &mut ignore)
+            .await
+        {
+            Ok(c) if !c.text.trim().is_empty() => {
+                // The customer's own words stay in the query: a condensation that drops
+                // them can only lose recall.
+                (
+                    format!("{}\n{message}", c.text.trim()),
+                    Some(self.prompts.reference("condense")),
+                )
+            }
+            Ok(_) => (fallback, None),
+            Err(e) => {
+                tracing::warn!(error = %e, "condense failed; using the deterministic query");
+                (fallback, None)
+            }
+        }
+    }
+
+    fn limits(&self, deadline: Instant) -> LlmLimits {
+        let left = deadline.saturating_duration_since(Instant::now());
+        LlmLimits {
+            first_token: self.options.llm.first_token.min(left),
+            total: self.options.llm.total.min(left),
+            retries: self.options.llm.retries,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn answer(
+        &self,
+        decision: Decision,
+        lang: Lang,
+        query: &str,
+        message: &str,
+        history: &[Turn],
+        hits: &[Hit],
+        conversation_id: Uuid,
+        message_id: Uuid,
+        events: Option<&mpsc::UnboundedSender<StreamEvent>>,
+        deadline: Instant,
+    ) -> Result<Answer, ChatError> {
+        let template_text = |name: &str| {
+            self.prompts
+                .text(name, lang)
+                .expect("templates were checked at start-up")
+        };
+        let answer = match decision {
+            Decision::Handoff(reason) => Answer::template(
+                Mode::Handoff,
+                template_text("handoff"),
+                self.prompts.reference("handoff"),
+                Some(Handoff {
+                    reason: reason.to_string(),
+                }),
+            ),
+            Decision::Refusal => Answer::template(
+                Mode::Refusal,
+                template_text("refusal"),
+                self.prompts.reference("refusal"),
+                None,
+            ),
+            Decision::Approved => {
+                let top = &hits[0];
+                let text = top
+                    .chunk
+                    .faq_answer()
+                    .unwrap_or(top.chunk.body())
+                    .to_string();
+                Answer {
+                    mode: Mode::Approved,
+                    text,
+                    citations: vec![citation(top)],
+                    handoff: None,
+                    templates: Vec::new(),
+                    model: None,
+                    usage: None,
+                    fallback: None,
+                    streamed: false,
+                }
+            }
+            Decision::Answer => match &self.llm {
+                Some(llm) => {
+                    return self
+                        .generate(
+                            llm.as_ref(),
+                            lang,
+                            query,
+                            message,
+                            history,
+                            hits,
+                            conversation_id,
+                            message_id,
+                            events,
+                            deadline,
+                        )
+                        .await
+                }
+                None => self.extractive(lang, query, hits, None),
+            },
+        };
+        if let Some(tx) = events {
+            let meta = StreamEvent::Meta {
+                conversation_id,
+                message_id,
+                mode: answer.mode,
+                citations: answer.citations.clone(),
+            };
+            tx.send(meta).map_err(|_| ChatError::Cancelled)?;
+        }
+        Ok(answer)
+    }
+
+    fn extractive(
+        &self,
+        lang: Lang,
+        query: &str,
+        hits: &[Hit],
+        fallback: Option<&'static str>,
+    ) -> Answer {
+        match extractive::compose(query, lang, hits, &self.index.bm25) {
+            Some(extract) => Answer {
+                mode: Mode::Extractive,
+                text: extract.text,
+                citations: extract.cited.iter().map(|i| citation(&hits[*i])).collect(),
+                handoff: None,
+                templates: Vec::new(),
+                model: None,
+                usage: None,
+                fallback,
+                streamed: false,
+            },
+            None => match fallback {
+                // The model failed and the passages hold nothing quotable: a person helps.
+                Some(reason) => {
+                    let mut a = Answer::template(
+                        Mode::Handoff,
+                        self.prompts
+                            .text("fallback", lang)
+                            .expect("templates were checked at start-up"),
+                        self.prompts.reference("fallback"),
+                        Some(Handoff {
+                            reason: TOOL_FAILURE.into(),
+                        }),
+                    );
+                    a.fallback = Some(reason);
+                    a
+                }
+                None => Answer::template(
+                    Mode::Refusal,
+                    self.prompts
+                        .text("refusal", lang)
+                        .expect("templates were checked at start-up"),
+                    self.prompts.reference("refusal"),
+                    None,
+                ),
+            },
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn generate(
+        &self,
+        llm: &dyn ChatModel,
+        lang: Lang,
+        query: &str,
+        message: &str,
+        history: &[Turn],
+        hits: &[Hit],
+        conversation_id: Uuid,
+        message_id: Uuid,
+        events: Option<&mpsc::UnboundedSender<StreamEvent>>,
+        deadline: Instant,
+    ) -> Result<Answer, ChatError> {
+        let passages: Vec<PromptPassage> = hits
+            .iter()
+            .map(|h| PromptPassage {
+                source_id: h.chunk.source_id.clone(),
+                title: h.chunk.title.clone(),
+                text: h.chunk.text.clone(),
+            })
+            .collect();
+        let system = self
+            .prompts
+            .text("system", lang)
+            .expect("templates were checked at start-up");
+        let user = self
+            .prompts
+            .answer(lang, &passages, message)
+            .expect("templates were checked at start-up");
+        let mut messages = vec![LlmMessage::System(system)];
+        for turn in history {
+            messages.push(match turn.role {
+                Role::User => LlmMessage::User(turn.content.clone()),
+                Role::Assistant => LlmMessage::Assistant(turn.content.clone()),
+            });
+        }
+        messages.push(LlmMessage::User(user));
+
+        if let Some(tx) = events {
+            // The candidates; `done` carries the ones the answer actually cites.
+            let meta = StreamEvent::Meta {
+                conversation_id,
+                message_id,
+                mode: Mode::Generated,
+                citations: hits.iter().map(citation).collect(),
+            };
+            tx.send(meta).map_err(|_| ChatError::Cancelled)?;
+        }
+        let mut filter = CitationFilter::new(passages.len());
+        let mut text = String::new();
+        let mut sent_any = false;
+        let mut on_delta = |delta: &str| {
+            let clean = filter.push(delta);
+            text.push_str(&clean);
+            match events {
+                Some(tx) if !clean.is_empty() => {
+                    sent_any = true;
+                    // A closed channel means the client went away: stop generating. The
+                    // channel is unbounded because an answer is a few kilobytes at most.
+                    tx.send(StreamEvent::Delta(clean)).is_ok()
+                }
+                _ => true,
+            }
+        };
+        let started = Instant::now();
+        let result = llm
+            .complete(messages, self.limits(deadline), &mut on_delta)
+            .await;
+        metrics::histogram!("teller_stage_seconds", "stage" => "llm")
+            .record(started.elapsed().as_secs_f64());
+        let tail = filter.finish();
+        text.push_str(&tail);
+        if let (Some(tx), false) = (events, tail.is_empty()) {
+            let _ = tx.send(StreamEvent::Delta(tail));
+        }
+        match result {
+            Ok(completion) => {
+                metrics::counter!("teller_llm_tokens_total", "kind" => "prompt")
+                    .increment(completion.prompt_tokens.unwrap_or(0).into());
+                metrics::counter!("teller_llm_tokens_total", "kind" => "completion")
+                    .increment(completion.completion_tokens.unwrap_or(0).into());
+                Ok(Answer {
+                    mode: Mode::Generated,
+                    text: text.trim().to_string(),
+                    citations: filter
+                        .cited()
+                        .iter()
+                        .map(|n| citation(&hits[n - 1]))
+                        .collect(),
+                    handoff: None,
+                    templates: vec![
+                        self.prompts.reference("system"),
+                        self.prompts.reference("answer"),
+                    ],
+                    model: Some(completion.model),
+                    usage: Some((completion.prompt_tokens, completion.completion_tokens)),
+                    fallback: None,
+                    streamed: events.is_some(),
+                })
+            }
+            Err(LlmError::Cancelled) => Err(ChatError::Cancelled),
+            Err(error) if !sent_any => {
+                tracing::warn!(error = %error, "model failed before answering; falling back to an extractive answer");
+                let mut answer = self.extractive(lang, query, hits, Some(error.kind()));
+                answer.model = Some(llm.model().to_string());
+                Ok(answer)
+            }
+            Err(error) => {
+                // Part of a generated answer already reached the customer: finish it
+                // honestly rather than switch to a different answer mid-sentence.
+                tracing::warn!(error = %error, "model failed mid-answer; handing over");
+                let apology = self
+                    .prompts
+                    .text("fallback", lang)
+                    .expect("templates were checked at start-up");
+                let addition = format!("\n\n{apology}");
+                if let Some(tx) = events {
+                    let _ = tx.send(StreamEvent::Delta(addition.clone()));
+                }
+                Ok(Answer {
+                    mode: Mode::Handoff,
+                    text: format!("{}{addition}", text.trim_end()),
+                    citations: filter
+                        .cited()
+                        .iter()
+                        .map(|n| citation(&hits[n - 1]))
+                        .collect(),
+                    handoff: Some(Handoff {
+                        reason: TOOL_FAILURE.into(),
+                    }),
+                    templates: vec![
+                        self.prompts.reference("system"),
+                        self.prompts.reference("answer"),
+                        self.prompts.reference("fallback"),
+                    ],
+                    model: Some(llm.model().to_string()),
+                    usage: None,
+                    fallback: Some(error.kind()),
+                    streamed: events.is_some(),
+                })
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn turn_record(
+        &self,
+        reply: &ChatReply,
+        answer: &Answer,
+        is_new: bool,
+        lang: Lang,
+        turn: usize,
+        message: &str,
+        query: &str,
+        hits: &[Hit],
+        grounding: &Grounding,
+        [condense_ms, retrieval_ms, answer_ms]: [f64; 3],
+    ) -> EventBatch {
+        let id = reply.conversation_id;
+        let user_message_id = Uuid::new_v4();
+        let event = |kind: &str, payload: serde_json::Value| NewEvent {
+            actor: "customer".into(),
+            kind: kind.into(),
+            conversation_id: Some(id),
+            payload,
+        };
+        let citations = serde_json::to_value(&reply.citations).expect("citations serialise");
+        EventBatch {
+            conversation: is_new.then(|| NewConversation {
+                id,
+                token_hash: hash_token(&reply.conversation_token),
+                lang: lang.to_string(),
+            }),
+            events: vec![
+                event(
+                    "message_received",
+                    json!({ "message_id": user_message_id, "turn": turn, "lang": lang, "content": message }),
+                ),
+                event(
+                    "retrieval",
+                    json!({
+                        "query": query,
+                        "backend": self.index.store.backend(),
+                        "hits": hits.iter().map(|h| json!({ "source_id": h.chunk.source_id, "chunk_id": h.chunk.id, "score": h.score })).collect::<Vec<_>>(),
+                        "grounding": grounding,
+                    }),
+                ),
+                NewEvent {
+                    actor: "assistant".into(),
+                    ..event(
+                        "answer",
+                        json!({
+                            "message_id": reply.message_id,
+                            "turn": turn,
+                            "mode": reply.mode,
+                            "answer": reply.answer,
+                            "citations": citations,
+                            "handoff": reply.handoff,
+                            "templates": answer.templates,
+                            "model": answer.model,
+                            "usage": answer.usage.map(|(p, c)| json!({ "prompt_tokens": p, "completion_tokens": c })),
+                            "fallback": answer.fallback,
+                            "latency_ms": { "condense": condense_ms, "retrieval": retrieval_ms, "answer": answer_ms },
+                        }),
+                    )
+                },
+            ],
+            messages: vec![
+                NewMessage {
+                    id: user_message_id,
+                    conversation_id: id,
+                    turn: turn as i64,
+                    role: "user".into(),
+                    content: message.to_string(),
+                    mode: None,
+                    citations: None,
+                    handoff_reason: None,
+                    event_index: 0,
+                },
+                NewMessage {
+                    id: reply.message_id,
+                    conversation_id: id,
+                    turn: turn as i64,
+                    role: "assistant".into(),
+                    content: reply.answer.clone(),
+                    mode: Some(reply.mode.as_str().into()),
+                    citations: Some(citations),
+                    handoff_reason: reply.handoff.as_ref().map(|h| h.reason.clone()),
+                    event_index: 2,
+                },
+            ],
+        }
+    }
+
+    /// A turn whose client left mid-answer: the customer's message is still recorded.
+    async fn record_cancelled(
+        &self,
+        id: Uuid,
+        token: &str,
+        is_new: bool,
+        lang: Lang,
+        turn: usize,
+        message: &str,
+    ) {
+        let batch = EventBatch {
+            conversation: is_new.then(|| NewConversation {
+                id,
+                token_hash: hash_token(token),
+                lang: lang.to_string(),
+            }),
+            events: vec![
+                NewEvent {
+                    actor: "customer".into(),
+                    kind: "message_received".into(),
+                    conversation_id: Some(id),
+                    payload: json!({ "turn": turn, "lang": lang, "content": message }),
+                },
+                NewEvent {
+                    actor: "customer".into(),
+                    kind: "reply_cancelled".into(),
+                    conversation_id: Some(id),
+                    payload: json!({ "turn": turn, "reason": "client_disconnected" }),
+                },
+            ],
+            messages: Vec::new(),
+        };
+        if let Err(e) = self.audit.append(batch).await {
+            tracing::error!(error = %e, "could not record a cancelled turn");
+        }
+    }
+}
+
+/// Splits a finished answer into word-sized deltas for clients that render progressively.
+pub fn split_for_stream(text: &str) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    for c in text.chars() {
+        current.push(c);
+        if (c.is_whitespace() && current.len() >= 24)
+            || crate::lang::is_han(c) && current.chars().count() >= 8
+        {
+            pieces.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        pieces.push(current);
+    }
+    pieces
+}
+
+impl Pipeline {
+    /// Records earlier turns as a conversation of their own (for `teller eval`, whose
+    /// multi-turn questions come with history) and returns its id and token, so the
+    /// question is then asked exactly as a customer's follow-up would be.
+    pub async fn seed_conversation(
+        &self,
+        history: &[Turn],
+        lang: Lang,
+    ) -> Result<(Uuid, String), ChatError> {
+        let id = Uuid::new_v4();
+        let token = new_token();
+        let mut batch = EventBatch {
+            conversation: Some(NewConversation {
+                id,
+                token_hash: hash_token(&token),
+                lang: lang.to_string(),
+            }),
+            ..Default::default()
+        };
+        let mut turn = 0;
+        for t in history {
+            let role = match t.role {
+                Role::User => {
+                    turn += 1;
+                    "user"
+                }
+                Role::Assistant => "assistant",
+            };
+            batch.messages.push(NewMessage {
+                id: Uuid::new_v4(),
+                conversation_id: id,
+                turn: turn.max(1),
+                role: role.into(),
+                content: t.content.clone(),
+                mode: None,
+                citations: None,
+                handoff_reason: None,
+                event_index: batch.events.len(),
+            });
+            batch.events.push(NewEvent {
+                actor: "evaluation".into(),
+                kind: "history_seeded".into(),
+                conversation_id: Some(id),
+                payload: json!({ "role": role, "content": t.content }),
+            });
+        }
+        self.audit
+            .append(batch)
+            .await
+            .map_err(ChatError::AuditUnavailable)?;
+        Ok((id, token))
+    }
+}

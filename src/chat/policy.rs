@@ -1,0 +1,106 @@
+//! The answer policy: which kind of reply a turn gets, decided from the retrieval
+//! evidence before any text is produced. Thresholds are calibrated on labelled questions
+//! (see BENCHMARKS.md, "Answer policy calibration").
+
+use crate::knowledge::SourceKind;
+use crate::lang::Lang;
+use crate::retrieval::bm25::Bm25Encoder;
+use crate::retrieval::Hit;
+use std::collections::HashSet;
+
+/// Thresholds of the policy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PolicyConfig {
+    /// An approved FAQ entry is served verbatim when it ranks first with at least this
+    /// share of the question's terms...
+    pub approved_min_coverage: f32,
+    /// ...and leads the next source by this factor of retrieval score.
+    pub approved_min_lead: f32,
+    /// Below this share of the question's terms in the best passage, nothing is
+    /// considered grounded and the customer is offered a colleague.
+    pub grounding_min_coverage: f32,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            approved_min_coverage: 0.75,
+            approved_min_lead: 1.25,
+            grounding_min_coverage: 0.5,
+        }
+    }
+}
+
+/// How much of the question the best passages cover.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Grounding {
+    /// Share of distinct query terms (after stemming and stop words) found in the best
+    /// passage, in [0, 1].
+    pub coverage: f32,
+    /// Top score divided by the next source's score (∞ when alone).
+    pub lead: f32,
+}
+
+impl Grounding {
+    pub fn measure(query: &str, lang: Lang, hits: &[Hit], bm25: &Bm25Encoder) -> Self {
+        let Some(top) = hits.first() else {
+            return Self {
+                coverage: 0.0,
+                lead: 0.0,
+            };
+        };
+        let terms: HashSet<u32> = bm25.embed_query(query, lang).indices.into_iter().collect();
+        let passage: HashSet<u32> = bm25
+            .embed_document(&top.chunk.text, top.chunk.lang)
+            .indices
+            .into_iter()
+            .collect();
+        let coverage = if terms.is_empty() {
+            0.0
+        } else {
+            terms.intersection(&passage).count() as f32 / terms.len() as f32
+        };
+        let lead = match hits.get(1) {
+            Some(next) if next.score > 0.0 => top.score / next.score,
+            _ => f32::INFINITY,
+        };
+        Self { coverage, lead }
+    }
+}
+
+/// What the turn will be answered with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Handoff(&'static str),
+    /// Serve the first hit's approved FAQ answer verbatim.
+    Approved,
+    Refusal,
+    /// Answer from the passages (with the model, or extractively without one).
+    Answer,
+}
+
+/// Applies the policy in its fixed order: escalation, approved answer, refusal, answer.
+pub fn decide(
+    escalation: Option<&'static str>,
+    hits: &[Hit],
+    grounding: &Grounding,
+    config: &PolicyConfig,
+) -> Decision {
+    if let Some(reason) = escalation {
+        return Decision::Handoff(reason);
+    }
+    let Some(top) = hits.first() else {
+        return Decision::Refusal;
+    };
+    if grounding.coverage < config.grounding_min_coverage {
+        return Decision::Refusal;
+    }
+    if top.chunk.kind == SourceKind::Faq
+        && top.chunk.approved
+        && grounding.coverage >= config.approved_min_coverage
+        && grounding.lead >= config.approved_min_lead
+    {
+        return Decision::Approved;
+    }
+    Decision::Answer
+}

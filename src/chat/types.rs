@@ -1,0 +1,184 @@
+//! Request and reply types of the chat pipeline, parsed at the edge.
+
+use crate::lang::Lang;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Longest customer message accepted, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 2_000;
+
+/// A customer message that is known to be non-empty and within bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserMessage(String);
+
+impl UserMessage {
+    pub fn parse(raw: &str) -> Result<Self, ChatError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(ChatError::EmptyMessage);
+        }
+        let chars = trimmed.chars().count();
+        if chars > MAX_MESSAGE_CHARS {
+            return Err(ChatError::MessageTooLong { chars });
+        }
+        // Control characters other than newlines and tabs have no place in a chat message.
+        let cleaned: String = trimmed
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+            .collect();
+        Ok(Self(cleaned))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One customer turn.
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    /// Continue this conversation; requires its token.
+    pub conversation: Option<(Uuid, String)>,
+    pub message: UserMessage,
+    pub lang: Option<Lang>,
+}
+
+/// How the reply was produced (recorded with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Approved,
+    Generated,
+    Extractive,
+    Refusal,
+    Handoff,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Approved => "approved",
+            Mode::Generated => "generated",
+            Mode::Extractive => "extractive",
+            Mode::Refusal => "refusal",
+            Mode::Handoff => "handoff",
+        }
+    }
+}
+
+/// A passage the answer relies on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Citation {
+    pub source_id: String,
+    pub title: String,
+    pub snippet: String,
+    pub score: f32,
+}
+
+/// Why a human takes over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handoff {
+    pub reason: String,
+}
+
+/// The reply object of `POST /v1/chat` and of the SSE `done` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatReply {
+    pub conversation_id: Uuid,
+    pub conversation_token: String,
+    pub message_id: Uuid,
+    pub answer: String,
+    pub mode: Mode,
+    pub citations: Vec<Citation>,
+    pub handoff: Option<Handoff>,
+}
+
+/// Progress of a streamed reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    /// Sent once retrieval and the policy decision are done, before any text.
+    Meta {
+        conversation_id: Uuid,
+        message_id: Uuid,
+        mode: Mode,
+        citations: Vec<Citation>,
+    },
+    Delta(String),
+}
+
+/// Everything that can stop a turn, each with a stable code for the API.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error("the message is empty")]
+    EmptyMessage,
+    #[error("the message has {chars} characters; the limit is {MAX_MESSAGE_CHARS}")]
+    MessageTooLong { chars: usize },
+    #[error("conversation not found")]
+    ConversationNotFound,
+    #[error("a valid conversation token is required to continue or read this conversation")]
+    InvalidConversationToken,
+    #[error("the conversation has reached its limit of {0} turns; please start a new one")]
+    ConversationTooLong(usize),
+    /// The record could not be committed, so no answer may be given.
+    #[error("audit store unavailable")]
+    AuditUnavailable(#[source] crate::audit::AuditError),
+    #[error("knowledge base unavailable")]
+    RetrievalUnavailable(#[source] anyhow::Error),
+    #[error("the request took too long")]
+    Deadline,
+    #[error("the client went away")]
+    Cancelled,
+}
+
+impl ChatError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ChatError::EmptyMessage => "message_empty",
+            ChatError::MessageTooLong { .. } => "message_too_long",
+            ChatError::ConversationNotFound => "conversation_not_found",
+            ChatError::InvalidConversationToken => "invalid_conversation_token",
+            ChatError::ConversationTooLong(_) => "conversation_too_long",
+            ChatError::AuditUnavailable(_) => "audit_unavailable",
+            ChatError::RetrievalUnavailable(_) => "retrieval_unavailable",
+            ChatError::Deadline => "deadline_exceeded",
+            ChatError::Cancelled => "client_closed_request",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_validated() {
+        assert!(matches!(
+            UserMessage::parse("  \n"),
+            Err(ChatError::EmptyMessage)
+        ));
+        assert!(matches!(
+            UserMessage::parse(&"费".repeat(2_001)),
+            Err(ChatError::MessageTooLong { chars: 2_001 })
+        ));
+        assert_eq!(
+            UserMessage::parse(&"费".repeat(2_000))
+                .unwrap()
+                .as_str()
+                .chars()
+                .count(),
+            2_000
+        );
+        assert_eq!(
+            UserMessage::parse(" hi\u{0007} there ").unwrap().as_str(),
+            "hi there"
+        );
+    }
+
+    #[test]
+    fn modes_serialise_in_snake_case() {
+        assert_eq!(
+            serde_json::to_string(&Mode::Extractive).unwrap(),
+            "\"extractive\""
+        );
+    }
+}

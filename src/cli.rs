@@ -1,0 +1,296 @@
+//! The `teller` command line: one binary, one subcommand per job.
+
+use crate::config::Settings;
+use crate::eval::{evaluate_retrieval, load_questions};
+use crate::knowledge::{ingest, Chunker, IngestOptions};
+use crate::lang::Lang;
+use crate::retrieval::store::SearchFilter;
+use crate::retrieval::{Index, SearchOptions};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sha2::{Digest, Sha256};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "teller",
+    version,
+    about = "Retrieval-augmented customer service for retail banks"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API (ingests the knowledge base on first start if the index is empty).
+    Serve {
+        /// Address to listen on (default: TELLER_BIND or 127.0.0.1:8080).
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Index the knowledge base (incremental: unchanged sources are skipped).
+    Ingest {
+        /// Knowledge-base folder (default: TELLER_KB_DIR or ./knowledge_base).
+        #[arg(long)]
+        kb: Option<PathBuf>,
+        /// Remove indexed sources that are no longer in the folder.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Search the index and print the best passages.
+    Search {
+        query: String,
+        /// Only passages in this language (en, zh-CN).
+        #[arg(long)]
+        lang: Option<Lang>,
+        /// Only passages about this product.
+        #[arg(long)]
+        product: Option<String>,
+        #[arg(long, default_value_t = 5)]
+        k: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure retrieval on labelled questions (see design.md §Evaluation).
+    Eval {
+        #[arg(long)]
+        kb: PathBuf,
+        #[arg(long)]
+        questions: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        k: usize,
+        /// Also run the whole chat pipeline per question and score the answers.
+        #[arg(long)]
+        answers: bool,
+        /// Write one JSON line per question (ranks, retrieved ids, answers) to stderr.
+        #[arg(long)]
+        details: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a parsed command; the exit code says whether it fully succeeded.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut settings = Settings::load()?;
+    match cli.command {
+        Command::Serve { bind } => {
+            if let Some(bind) = bind {
+                settings.bind = bind;
+            }
+            crate::startup::Application::build(&settings)
+                .await?
+                .run_until_stopped()
+                .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest { kb, prune } => {
+            let kb = kb.unwrap_or_else(|| settings.kb_dir.clone());
+            let index = Index::open(&settings).await?;
+            run_ingest(&settings, &index, &kb, prune).await
+        }
+        Command::Search {
+            query,
+            lang,
+            product,
+            k,
+            json,
+        } => {
+            let index = Index::open(&settings).await?;
+            let opts = SearchOptions {
+                k,
+                lang,
+                filter: SearchFilter { lang, product },
+            };
+            let hits = index.search(&query, &opts).await?;
+            if json {
+                let out: Vec<_> = hits
+                    .iter()
+                    .enumerate()
+                    .map(|(rank, hit)| {
+                        serde_json::json!({
+                            "rank": rank + 1,
+                            "score": hit.score,
+                            "source_id": hit.chunk.source_id,
+                            "chunk_index": hit.chunk.chunk_index,
+                            "title": hit.chunk.title,
+                            "section": hit.chunk.section,
+                            "lang": hit.chunk.lang,
+                            "text": hit.chunk.text,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else if hits.is_empty() {
+                println!("no matching passages");
+            } else {
+                for (rank, hit) in hits.iter().enumerate() {
+                    let section = hit
+                        .chunk
+                        .section
+                        .as_deref()
+                        .map(|s| format!(" › {s}"))
+                        .unwrap_or_default();
+                    println!(
+                        "{}. [{:.3}] {} — {}{}",
+                        rank + 1,
+                        hit.score,
+                        hit.chunk.source_id,
+                        hit.chunk.title,
+                        section
+                    );
+                    println!("   {}", snippet(hit.chunk.body(), 200));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval {
+            kb,
+            questions,
+            k,
+            answers,
+            details,
+            json,
+        } => {
+            let questions = load_questions(&questions)?;
+            // Evaluation gets its own collection per knowledge base, so it never mixes
+            // with (or prunes) the index that serves customers.
+            let mut eval_settings = settings.clone();
+            eval_settings.collection = eval_collection(&settings.collection, &kb);
+            let index = Index::open(&eval_settings).await?;
+            let ingested = ingest(
+                &index,
+                &Chunker::new(settings.chunk_tokens, settings.chunk_overlap),
+                &IngestOptions {
+                    kb_dir: kb.clone(),
+                    prune: true,
+                    progress: false,
+                },
+            )
+            .await?;
+            for error in &ingested.errors {
+                eprintln!("warning: {error}");
+            }
+            let (report, per_question) = evaluate_retrieval(&index, &questions, k).await?;
+            if details {
+                for result in &per_question {
+                    eprintln!("{}", serde_json::to_string(result)?);
+                }
+            }
+            let answer_report = if answers {
+                let (answer_report, answers) =
+                    eval_answers(&eval_settings, index, &questions).await?;
+                if details {
+                    for result in &answers {
+                        eprintln!("{}", serde_json::to_string(result)?);
+                    }
+                }
+                Some(answer_report)
+            } else {
+                None
+            };
+            if json {
+                let mut out = serde_json::to_value(&report)?;
+                if let Some(answers) = &answer_report {
+                    let extra = serde_json::to_value(answers)?;
+                    out.as_object_mut()
+                        .expect("report is an object")
+                        .extend(extra.as_object().expect("object").clone());
+                }
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                if let Some(a) = &answer_report {
+                    println!(
+                        "answers: fact recall {:.3}, refusal rate (unanswerable) {:.3}, false refusal rate {:.3}, handoff recall {:.3}, modes {:?}",
+                        a.fact_recall, a.refusal_rate_unanswerable, a.false_refusal_rate, a.handoff_recall, a.modes
+                    );
+                }
+                println!(
+                    "{} questions ({} answerable): recall@{} {:.3}, MRR {:.3}, p50 {:.2} ms, p95 {:.2} ms",
+                    report.questions, report.answerable, report.k, report.recall_at_k, report.mrr, report.p50_ms, report.p95_ms
+                );
+                for (name, m) in report.by_category.iter().chain(report.by_lang.iter()) {
+                    println!(
+                        "  {name:<14} n={:<4} recall {:.3}  MRR {:.3}",
+                        m.questions, m.recall_at_k, m.mrr
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Ingests `kb` and prints the summary; exits non-zero when any file failed to load.
+pub async fn run_ingest(
+    settings: &Settings,
+    index: &Index,
+    kb: &Path,
+    prune: bool,
+) -> anyhow::Result<ExitCode> {
+    let chunker = Chunker::new(settings.chunk_tokens, settings.chunk_overlap);
+    let summary = ingest(
+        index,
+        &chunker,
+        &IngestOptions {
+            kb_dir: kb.to_path_buf(),
+            prune,
+            progress: std::io::stderr().is_terminal(),
+        },
+    )
+    .await
+    .with_context(|| format!("ingest of {} failed", kb.display()))?;
+    for error in &summary.errors {
+        eprintln!("error: {error}");
+    }
+    println!("{summary}");
+    Ok(if summary.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs the chat pipeline over the questions, recording into a throw-away audit database
+/// (evaluation turns are not customer conversations and stay out of the real record).
+async fn eval_answers(
+    settings: &Settings,
+    index: Index,
+    questions: &[crate::eval::Question],
+) -> anyhow::Result<(crate::eval::AnswerReport, Vec<crate::eval::AnswerResult>)> {
+    let scratch = settings
+        .data_dir
+        .join("eval")
+        .join(uuid::Uuid::new_v4().to_string());
+    std::fs::create_dir_all(&scratch)
+        .with_context(|| format!("cannot create {}", scratch.display()))?;
+    let mut scratch_settings = settings.clone();
+    scratch_settings.database_url =
+        Some(format!("sqlite://{}", scratch.join("audit.db").display()));
+    let result = async {
+        let pipeline = crate::startup::build_pipeline(&scratch_settings, index).await?;
+        crate::eval::evaluate_answers(&pipeline, questions).await
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+fn eval_collection(base: &str, kb: &Path) -> String {
+    let canonical = kb.canonicalize().unwrap_or_else(|_| kb.to_path_buf());
+    let digest = Sha256::digest(canonical.to_string_lossy().as_bytes());
+    format!("{base}-eval-{}", &hex::encode(digest)[..12])
+}
+
+fn snippet(text: &str, max_chars: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max_chars {
+        flat
+    } else {
+        format!("{}…", flat.chars().take(max_chars).collect::<String>())
+    }
+}

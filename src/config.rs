@@ -1,0 +1,262 @@
+//! Typed configuration: environment variables (names from design.md), optionally a TOML
+//! file (`TELLER_CONFIG`, default `teller.toml` when present). Environment wins.
+
+use anyhow::{bail, Context};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Every setting Teller reads, validated once at start-up.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Where the embedded stores live (Qdrant Edge shard, SQLite audit file).
+    pub data_dir: PathBuf,
+    /// The knowledge base `teller serve` ingests on first start and `teller ingest` reads.
+    pub kb_dir: PathBuf,
+    /// Audit store; `None` means the SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// Qdrant server (gRPC, e.g. `http://localhost:6334`); `None` means embedded Qdrant Edge.
+    pub qdrant_url: Option<String>,
+    pub qdrant_api_key: Option<SecretString>,
+    /// Collection (server) or shard folder (Edge) name.
+    pub collection: String,
+    pub openai_base_url: Option<String>,
+    pub openai_api_key: Option<SecretString>,
+    pub chat_model: Option<String>,
+    /// Dense embeddings are used only when a model is named.
+    pub embedding_model: Option<String>,
+    /// Model for queries when it differs from the passage model (e5, bge).
+    pub embedding_query_model: Option<String>,
+    pub embedding_dim: Option<usize>,
+    pub embedding_batch: usize,
+    pub chunk_tokens: usize,
+    pub chunk_overlap: usize,
+    pub bind: String,
+    /// Folder of prompt templates (`prompts.toml`, `en/`, `zh-CN/`).
+    pub prompts_dir: PathBuf,
+    /// The bank's name as the assistant says it.
+    pub bank_name: String,
+    /// Chat turns in flight before new ones are shed with 503.
+    pub max_concurrent_turns: usize,
+    /// Deadline of a whole chat turn, in milliseconds.
+    pub request_timeout_ms: u64,
+    pub llm_first_token_timeout_ms: u64,
+    pub llm_timeout_ms: u64,
+    pub llm_retries: u32,
+    /// Tokens of conversation history given to the model.
+    pub history_tokens: usize,
+}
+
+/// Defaults, as a serialisable layer under the file and the environment.
+#[derive(Serialize)]
+struct Defaults {
+    data_dir: &'static str,
+    kb_dir: &'static str,
+    collection: &'static str,
+    embedding_batch: usize,
+    chunk_tokens: usize,
+    chunk_overlap: usize,
+    bind: &'static str,
+    prompts_dir: &'static str,
+    bank_name: &'static str,
+    max_concurrent_turns: usize,
+    request_timeout_ms: u64,
+    llm_first_token_timeout_ms: u64,
+    llm_timeout_ms: u64,
+    llm_retries: u32,
+    history_tokens: usize,
+}
+
+const DEFAULTS: Defaults = Defaults {
+    data_dir: "data",
+    kb_dir: "knowledge_base",
+    collection: "teller",
+    embedding_batch: 64,
+    chunk_tokens: 300,
+    chunk_overlap: 40,
+    bind: "127.0.0.1:8080",
+    prompts_dir: "prompts",
+    bank_name: "Lantern Bank",
+    max_concurrent_turns: 1024,
+    request_timeout_ms: 30_000,
+    llm_first_token_timeout_ms: 10_000,
+    llm_timeout_ms: 25_000,
+    llm_retries: 2,
+    history_tokens: 1_500,
+};
+
+/// Environment variables and the setting each one fills. Only these are read, so an
+/// unrelated `TELLER_*` variable in a shell never changes behaviour by accident.
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("TELLER_DATA_DIR", "data_dir"),
+    ("TELLER_KB_DIR", "kb_dir"),
+    ("DATABASE_URL", "database_url"),
+    ("QDRANT_URL", "qdrant_url"),
+    ("QDRANT_API_KEY", "qdrant_api_key"),
+    ("TELLER_COLLECTION", "collection"),
+    ("OPENAI_BASE_URL", "openai_base_url"),
+    ("OPENAI_API_KEY", "openai_api_key"),
+    ("TELLER_CHAT_MODEL", "chat_model"),
+    ("TELLER_EMBEDDING_MODEL", "embedding_model"),
+    ("TELLER_EMBEDDING_QUERY_MODEL", "embedding_query_model"),
+    ("TELLER_EMBEDDING_DIM", "embedding_dim"),
+    ("TELLER_EMBEDDING_BATCH", "embedding_batch"),
+    ("TELLER_CHUNK_TOKENS", "chunk_tokens"),
+    ("TELLER_CHUNK_OVERLAP", "chunk_overlap"),
+    ("TELLER_BIND", "bind"),
+    ("TELLER_PROMPTS_DIR", "prompts_dir"),
+    ("TELLER_BANK_NAME", "bank_name"),
+    ("TELLER_MAX_CONCURRENT_TURNS", "max_concurrent_turns"),
+    ("TELLER_REQUEST_TIMEOUT_MS", "request_timeout_ms"),
+    (
+        "TELLER_LLM_FIRST_TOKEN_TIMEOUT_MS",
+        "llm_first_token_timeout_ms",
+    ),
+    ("TELLER_LLM_TIMEOUT_MS", "llm_timeout_ms"),
+    ("TELLER_LLM_RETRIES", "llm_retries"),
+    ("TELLER_HISTORY_TOKENS", "history_tokens"),
+];
+
+impl Settings {
+    /// Loads from `TELLER_CONFIG` (or `./teller.toml` if it exists) and the environment.
+    pub fn load() -> anyhow::Result<Self> {
+        let file = std::env::var_os("TELLER_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| Some(PathBuf::from("teller.toml")).filter(|p| p.exists()));
+        Self::from_sources(file.as_deref(), Env::raw())
+    }
+
+    fn from_sources(file: Option<&Path>, env: Env) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(DEFAULTS));
+        if let Some(file) = file {
+            if !file.exists() {
+                bail!("config file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let env = env.filter_map(|key| {
+            ENV_KEYS
+                .iter()
+                .find(|(name, _)| key.as_str().eq_ignore_ascii_case(name))
+                .map(|(_, field)| (*field).into())
+        });
+        let settings: Settings = figment
+            .merge(env)
+            .extract()
+            .context("invalid configuration")?;
+        settings.validated()
+    }
+
+    fn validated(mut self) -> anyhow::Result<Self> {
+        // Empty variables mean "unset", as they do for most tools.
+        for value in [
+            &mut self.database_url,
+            &mut self.qdrant_url,
+            &mut self.openai_base_url,
+            &mut self.chat_model,
+            &mut self.embedding_model,
+            &mut self.embedding_query_model,
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                *value = None;
+            }
+        }
+        if self.chunk_tokens < 50 {
+            bail!(
+                "TELLER_CHUNK_TOKENS must be at least 50 (got {})",
+                self.chunk_tokens
+            );
+        }
+        if self.chunk_overlap >= self.chunk_tokens / 2 {
+            bail!(
+                "TELLER_CHUNK_OVERLAP ({}) must be less than half of TELLER_CHUNK_TOKENS ({})",
+                self.chunk_overlap,
+                self.chunk_tokens
+            );
+        }
+        if self.embedding_model.is_some() && self.embedding_dim.is_none() {
+            bail!("TELLER_EMBEDDING_DIM is required when TELLER_EMBEDDING_MODEL is set");
+        }
+        if self.embedding_dim == Some(0) {
+            bail!("TELLER_EMBEDDING_DIM must be positive");
+        }
+        if self.max_concurrent_turns == 0 {
+            bail!("TELLER_MAX_CONCURRENT_TURNS must be positive");
+        }
+        if self.request_timeout_ms < 100
+            || self.llm_first_token_timeout_ms == 0
+            || self.llm_timeout_ms == 0
+        {
+            bail!("timeouts must be positive (TELLER_REQUEST_TIMEOUT_MS at least 100)");
+        }
+        if self.embedding_batch == 0 {
+            bail!("TELLER_EMBEDDING_BATCH must be positive");
+        }
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite:"))
+            {
+                bail!("DATABASE_URL must start with postgres://, postgresql:// or sqlite: (got {url:?})");
+            }
+        }
+        if let Some(url) = &self.qdrant_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("QDRANT_URL must be an http(s) URL of Qdrant's gRPC port, e.g. http://localhost:6334");
+            }
+        }
+        Ok(self)
+    }
+
+    /// The embedded Qdrant Edge shard folder.
+    pub fn edge_path(&self) -> PathBuf {
+        self.data_dir.join("qdrant-edge").join(&self.collection)
+    }
+
+    /// Settings for tests and tools: defaults rooted at `data_dir`, no environment.
+    pub fn for_data_dir(data_dir: &Path) -> Self {
+        let mut settings =
+            Self::from_sources(None, Env::raw().only(&[] as &[&str])).expect("defaults are valid");
+        settings.data_dir = data_dir.to_path_buf();
+        settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = Settings::for_data_dir(Path::new("/tmp/x"));
+        assert_eq!(s.chunk_tokens, 300);
+        assert!(s.qdrant_url.is_none());
+        assert_eq!(s.edge_path(), Path::new("/tmp/x/qdrant-edge/teller"));
+    }
+
+    #[test]
+    #[expect(clippy::result_large_err, reason = "figment::Jail fixes the closure's error type")]
+    fn env_overrides_file_and_is_validated() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("teller.toml", "chunk_tokens = 200\nbind = \"0.0.0.0:9000\"")?;
+            jail.set_env("TELLER_CHUNK_TOKENS", "250");
+            jail.set_env("QDRANT_URL", "");
+            let s = Settings::from_sources(Some(Path::new("teller.toml")), Env::raw())
+                .map_err(|e| e.to_string())?;
+            assert_eq!(s.chunk_tokens, 250);
+            assert_eq!(s.bind, "0.0.0.0:9000");
+            assert!(s.qdrant_url.is_none());
+
+            jail.set_env("TELLER_EMBEDDING_MODEL", "e5");
+            let err = Settings::from_sources(None, Env::raw()).unwrap_err();
+            assert!(err.to_string().contains("TELLER_EMBEDDING_DIM"));
+
+            jail.set_env("TELLER_EMBEDDING_DIM", "many");
+            let err = Settings::from_sources(None, Env::raw()).unwrap_err();
+            assert!(format!("{err:#}").contains("EMBEDDING_DIM"), "{err:#}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,20 @@
+use clap::Parser;
+use std::process::ExitCode;
+use teller::cli::{self, Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The server logs its work; one-shot commands keep stderr for problems only.
+    teller::telemetry::init(match cli.command {
+        Command::Serve { .. } => "info,qdrant_edge=warn",
+        _ => "warn,qdrant_edge=error",
+    });
+    match cli::run(cli).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

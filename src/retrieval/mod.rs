@@ -1,0 +1,120 @@
+//! Retrieval: the vector-store abstraction with its two Qdrant backends, BM25 and dense
+//! encoders, and [`Index`], which turns a customer's question into ranked passages.
+
+pub mod bm25;
+pub mod edge;
+pub mod embed;
+pub mod query;
+pub mod server;
+pub mod store;
+
+use crate::config::Settings;
+use crate::knowledge::Chunk;
+use crate::lang::Lang;
+use anyhow::Context;
+use bm25::Bm25Encoder;
+use embed::{Embedder, OpenAiEmbedder};
+use std::sync::Arc;
+use store::{SearchFilter, StoreQuery, VectorStore};
+
+/// A passage found for a query, with its retrieval score (BM25, or RRF when fused).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Hit {
+    pub score: f32,
+    pub chunk: Chunk,
+}
+
+/// What to search for, beyond the text.
+#[derive(Debug, Clone, Default)]
+pub struct SearchOptions {
+    /// Number of distinct sources wanted.
+    pub k: usize,
+    /// The query's language; detected from the text when absent.
+    pub lang: Option<Lang>,
+    pub filter: SearchFilter,
+}
+
+/// The searchable knowledge base: a vector store plus the encoders that fill it.
+#[derive(Clone)]
+pub struct Index {
+    pub store: Arc<dyn VectorStore>,
+    pub bm25: Arc<Bm25Encoder>,
+    pub embedder: Option<Arc<dyn Embedder>>,
+}
+
+impl Index {
+    /// Opens the configured backend (Qdrant server when `QDRANT_URL` is set, embedded
+    /// Qdrant Edge otherwise) and makes sure the collection exists with the right layout.
+    pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let embedder: Option<Arc<dyn Embedder>> = match OpenAiEmbedder::from_settings(settings) {
+            Some(e) => Some(Arc::new(e?)),
+            None => None,
+        };
+        let dense_dim = embedder.as_ref().map(|e| e.dim());
+        let store: Arc<dyn VectorStore> = match &settings.qdrant_url {
+            Some(url) => Arc::new(
+                server::ServerStore::connect(
+                    url,
+                    settings.qdrant_api_key.clone(),
+                    &settings.collection,
+                    dense_dim,
+                )
+                .await
+                .with_context(|| format!("cannot use Qdrant server at {url}"))?,
+            ),
+            None => {
+                let path = settings.edge_path();
+                Arc::new(
+                    edge::EdgeStore::open(path.clone(), dense_dim)
+                        .await
+                        .with_context(|| {
+                            format!("cannot open Qdrant Edge shard in {}", path.display())
+                        })?,
+                )
+            }
+        };
+        Ok(Self::new(store, embedder))
+    }
+
+    pub fn new(store: Arc<dyn VectorStore>, embedder: Option<Arc<dyn Embedder>>) -> Self {
+        Self {
+            store,
+            bm25: Arc::new(Bm25Encoder::new()),
+            embedder,
+        }
+    }
+
+    /// Hybrid search (dense + BM25 fused with RRF; BM25 alone without an embedder),
+    /// returning up to `k` hits from distinct sources, best first.
+    #[tracing::instrument(skip_all, fields(k = opts.k, backend = self.store.backend()))]
+    pub async fn search(&self, query: &str, opts: &SearchOptions) -> anyhow::Result<Vec<Hit>> {
+        let lang = opts.lang.unwrap_or_else(|| Lang::detect(query));
+        let sparse = self.bm25.embed_query(query, lang);
+        let dense = match &self.embedder {
+            Some(embedder) => Some(embedder.embed_query(query).await?),
+            None => None,
+        };
+        // Several chunks of one document often rank together; fetch enough candidates
+        // that `k` distinct sources survive de-duplication.
+        let candidates = (opts.k * 4).max(20);
+        let hits = self
+            .store
+            .query(StoreQuery {
+                sparse,
+                dense,
+                filter: opts.filter.clone(),
+                limit: candidates,
+            })
+            .await?;
+        Ok(distinct_sources(hits, opts.k))
+    }
+}
+
+/// Keeps the best-scoring chunk of each source, in rank order, up to `k` sources.
+pub fn distinct_sources(hits: Vec<Hit>, k: usize) -> Vec<Hit> {
+    let mut seen = std::collections::HashSet::new();
+    hits.into_iter()
+        .filter(|hit| seen.insert(hit.chunk.source_id.clone()))
+        .take(k)
+        .collect()
+}

@@ -1,0 +1,182 @@
+//! Building and running the server: stores, index (ingesting the sample knowledge base
+//! on first start), prompts, model, router and listener.
+
+use crate::audit::AuditStore;
+use crate::chat::llm::{ChatModel, LlmLimits, OpenAiChat};
+use crate::chat::prompts::Prompts;
+use crate::chat::{Pipeline, PipelineOptions};
+use crate::config::Settings;
+use crate::http::{router, AppState, HttpLimits};
+use crate::knowledge::{ingest, Chunker, IngestOptions};
+use crate::retrieval::embed::openai_client;
+use crate::retrieval::Index;
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// A built server, bound to its port but not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    pub pipeline: Pipeline,
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every app in tests).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&buckets)
+                .expect("static buckets are valid")
+                .build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// The audit database URL: `DATABASE_URL`, or a SQLite file in the data dir.
+pub fn database_url(settings: &Settings) -> anyhow::Result<String> {
+    if let Some(url) = &settings.database_url {
+        return Ok(url.clone());
+    }
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
+    Ok(format!(
+        "sqlite://{}",
+        settings.data_dir.join("teller.db").display()
+    ))
+}
+
+/// Builds the chat pipeline from settings (used by `serve` and `eval --answers`).
+pub async fn build_pipeline(settings: &Settings, index: Index) -> anyhow::Result<Pipeline> {
+    let url = database_url(settings)?;
+    let audit = AuditStore::connect(&url)
+        .await
+        .with_context(|| format!("cannot open the audit store ({})", redact(&url)))?;
+    let prompts = Prompts::load(&settings.prompts_dir, &settings.bank_name).with_context(|| {
+        format!(
+            "cannot load prompts from {}",
+            settings.prompts_dir.display()
+        )
+    })?;
+    let llm_limits = LlmLimits {
+        first_token: Duration::from_millis(settings.llm_first_token_timeout_ms),
+        total: Duration::from_millis(settings.llm_timeout_ms),
+        retries: settings.llm_retries,
+    };
+    let llm: Option<Arc<dyn ChatModel>> = settings.chat_model.as_ref().map(|model| {
+        Arc::new(OpenAiChat::new(
+            openai_client(settings, llm_limits.total),
+            model.clone(),
+        )) as Arc<dyn ChatModel>
+    });
+    Ok(Pipeline {
+        index,
+        audit: Arc::new(audit),
+        llm,
+        prompts: Arc::new(prompts),
+        chunker: Chunker::new(settings.chunk_tokens, settings.chunk_overlap),
+        options: PipelineOptions {
+            deadline: Duration::from_millis(settings.request_timeout_ms),
+            llm: llm_limits,
+            history_tokens: settings.history_tokens,
+            ..Default::default()
+        },
+    })
+}
+
+/// Hides a password in a database URL for messages.
+fn redact(url: &str) -> String {
+    match url.split_once('@') {
+        Some((credentials, host)) if credentials.contains(':') && credentials.contains("//") => {
+            let scheme = &credentials[..credentials.find("//").unwrap_or(0) + 2];
+            format!("{scheme}…@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Application {
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let index = Index::open(settings).await?;
+        if index.store.count().await? == 0 && settings.kb_dir.is_dir() {
+            let chunker = Chunker::new(settings.chunk_tokens, settings.chunk_overlap);
+            let summary = ingest(
+                &index,
+                &chunker,
+                &IngestOptions {
+                    kb_dir: settings.kb_dir.clone(),
+                    prune: false,
+                    progress: false,
+                },
+            )
+            .await?;
+            for error in &summary.errors {
+                tracing::error!(%error, "knowledge base file not ingested");
+            }
+            tracing::info!(%summary, kb = %settings.kb_dir.display(), "ingested the knowledge base on first start");
+        }
+        let pipeline = build_pipeline(settings, index).await?;
+        let listener = TcpListener::bind(&settings.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let state = AppState {
+            pipeline: pipeline.clone(),
+            metrics: metrics_handle(),
+        };
+        let limits = HttpLimits {
+            max_concurrent_turns: settings.max_concurrent_turns,
+            request_timeout: Duration::from_millis(settings.request_timeout_ms + 1_000),
+        };
+        Ok(Self {
+            listener,
+            router: router(state, limits),
+            pipeline,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.listener.local_addr()?, "teller listening");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("server failed")
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

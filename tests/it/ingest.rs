@@ -1,0 +1,133 @@
+use crate::helpers::{chunker, copy_fixture, fixture, indexes, ingest_dir};
+use teller::retrieval::SearchOptions;
+
+fn opts(k: usize) -> SearchOptions {
+    SearchOptions {
+        k,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn ingest_is_incremental_add_change_remove_prune() {
+    for t in indexes("incremental").await {
+        let kb = copy_fixture("kb");
+        let first = ingest_dir(&t.index, kb.path(), false).await;
+        assert_eq!(
+            (first.added, first.updated, first.unchanged),
+            (8, 0, 0),
+            "{}",
+            t.backend
+        );
+        assert!(first.errors.is_empty());
+        let chunks = t.index.store.count().await.unwrap();
+        assert_eq!(first.chunks_written, chunks, "{}", t.backend);
+        assert!(
+            chunks > 8,
+            "the long guide section must be split ({chunks} chunks)"
+        );
+
+        // Unchanged: nothing is written.
+        let again = ingest_dir(&t.index, kb.path(), false).await;
+        assert_eq!(
+            (
+                again.added,
+                again.updated,
+                again.unchanged,
+                again.chunks_written
+            ),
+            (0, 0, 8, 0)
+        );
+
+        // Changed FAQ answer: replaced, and the old text is gone.
+        let faq = kb.path().join("faq/basics.yaml");
+        let text = std::fs::read_to_string(&faq)
+            .unwrap()
+            .replace("LTD 480", "LTD 520");
+        std::fs::write(&faq, text).unwrap();
+        let changed = ingest_dir(&t.index, kb.path(), false).await;
+        assert_eq!(
+            (changed.updated, changed.unchanged, changed.chunks_written),
+            (1, 7, 1),
+            "{}",
+            t.backend
+        );
+        let hits = t
+            .index
+            .search("gold card annual fee", &opts(1))
+            .await
+            .unwrap();
+        assert_eq!(hits[0].chunk.source_id, "faq-basics-001");
+        assert!(hits[0].chunk.text.contains("LTD 520") && !hits[0].chunk.text.contains("LTD 480"));
+
+        // A document that shrinks loses its surplus chunks.
+        let before = t.index.store.count().await.unwrap();
+        let report = teller::knowledge::load_dir(kb.path()).unwrap();
+        let guide_chunks = chunker()
+            .chunk(report.sources.iter().find(|s| s.id == "doc-guide").unwrap())
+            .len();
+        assert!(guide_chunks >= 3);
+        let guide = kb.path().join("docs/guide.md");
+        let short = "---\nid: doc-guide\ntitle: Safe deposit boxes\nlang: en\nproduct: safe-deposit\n---\n\n## Sizes\n\nBoxes come in three sizes.\n";
+        std::fs::write(&guide, short).unwrap();
+        let shrunk = ingest_dir(&t.index, kb.path(), false).await;
+        assert_eq!(shrunk.updated, 1);
+        assert_eq!(
+            t.index.store.count().await.unwrap(),
+            before - guide_chunks + 1,
+            "{}: the guide has one chunk now",
+            t.backend
+        );
+
+        // Removed file: kept until --prune.
+        std::fs::remove_file(kb.path().join("docs/zh-guide.md")).unwrap();
+        let kept = ingest_dir(&t.index, kb.path(), false).await;
+        assert_eq!((kept.removed, kept.stale), (0, 1));
+        let pruned = ingest_dir(&t.index, kb.path(), true).await;
+        assert_eq!((pruned.removed, pruned.stale, pruned.unchanged), (1, 0, 7));
+        let hashes = t.index.store.source_hashes().await.unwrap();
+        assert!(!hashes.contains_key("doc-zh-guide"));
+        assert_eq!(hashes.len(), 7);
+    }
+}
+
+#[tokio::test]
+async fn malformed_files_are_reported_and_good_files_still_ingested() {
+    for t in indexes("malformed").await {
+        let summary = ingest_dir(&t.index, &fixture("malformed"), true).await;
+        assert_eq!(summary.added, 1, "{}", t.backend);
+        let mut named: Vec<String> = summary
+            .errors
+            .iter()
+            .map(|e| e.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        named.sort();
+        assert_eq!(named, ["broken.yaml", "no-front-matter.md"]);
+        assert!(summary.errors.iter().all(|e| !e.message.is_empty()));
+        let hits = t
+            .index
+            .search("order a cheque book", &opts(3))
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].chunk.source_id, "faq-good-001");
+    }
+}
+
+#[tokio::test]
+async fn prune_is_refused_while_files_fail_to_load() {
+    for t in indexes("prune-refused").await {
+        let kb = copy_fixture("kb");
+        ingest_dir(&t.index, kb.path(), false).await;
+        std::fs::write(kb.path().join("faq/basics.yaml"), "- id: [broken").unwrap();
+        let summary = ingest_dir(&t.index, kb.path(), true).await;
+        assert_eq!(summary.errors.len(), 1);
+        assert_eq!(
+            summary.removed, 0,
+            "{}: sources of an unreadable file must survive",
+            t.backend
+        );
+        assert_eq!(summary.stale, 6);
+        assert_eq!(t.index.store.source_hashes().await.unwrap().len(), 8);
+    }
+}

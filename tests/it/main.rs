@@ -1,0 +1,11 @@
+//! Integration tests, in one binary so the heavy dependency graph (Qdrant Edge) links
+//! once. Every store-facing test runs against each available backend.
+
+mod app;
+mod audit;
+mod chat;
+mod cli;
+mod helpers;
+mod ingest;
+mod retrieval;
+mod standin;
