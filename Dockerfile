@@ -10,6 +10,7 @@ RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && rm -rf src
 COPY src ./src
 COPY migrations ./migrations
+COPY prompts ./prompts
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
 
 FROM debian:bookworm-slim
@@ -20,12 +21,10 @@ RUN apt-get update \
     && mkdir -p /data && chown teller /data
 WORKDIR /app
 COPY --from=build /src/target/release/teller /usr/local/bin/teller
-COPY prompts ./prompts
 COPY knowledge_base ./knowledge_base
 USER teller
 ENV TELLER_DATA_DIR=/data \
     TELLER_KB_DIR=/app/knowledge_base \
-    TELLER_PROMPTS_DIR=/app/prompts \
     TELLER_BIND=0.0.0.0:8080 \
     TELLER_LOG_FORMAT=json
 EXPOSE 8080

@@ -56,10 +56,7 @@ fn replicate(corpus: &Path, out: &Path, copies: usize) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let corpus = env_path("TELLER_BENCH_CORPUS", "../shared/eval/corpus");
-    let questions = env_path(
-        "TELLER_BENCH_QUESTIONS",
-        "../shared/eval/dev-questions.jsonl",
-    );
+    let questions = env_path("TELLER_BENCH_QUESTIONS", "../shared/eval/dev-questions.jsonl");
     let target_chunks: usize = std::env::var("TELLER_BENCH_CHUNKS")
         .ok()
         .and_then(|v| v.parse().ok())

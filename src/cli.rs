@@ -182,8 +182,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             let answer_report = if answers {
-                let (answer_report, answers) =
-                    eval_answers(&eval_settings, index, &questions).await?;
+                let (answer_report, answers) = eval_answers(&eval_settings, index, &questions).await?;
                 if details {
                     for result in &answers {
                         eprintln!("{}", serde_json::to_string(result)?);
@@ -211,7 +210,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 println!(
                     "{} questions ({} answerable): recall@{} {:.3}, MRR {:.3}, p50 {:.2} ms, p95 {:.2} ms",
-                    report.questions, report.answerable, report.k, report.recall_at_k, report.mrr, report.p50_ms, report.p95_ms
+                    report.questions,
+                    report.answerable,
+                    report.k,
+                    report.recall_at_k,
+                    report.mrr,
+                    report.p50_ms,
+                    report.p95_ms
                 );
                 for (name, m) in report.by_category.iter().chain(report.by_lang.iter()) {
                     println!(
@@ -226,12 +231,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Ingests `kb` and prints the summary; exits non-zero when any file failed to load.
-pub async fn run_ingest(
-    settings: &Settings,
-    index: &Index,
-    kb: &Path,
-    prune: bool,
-) -> anyhow::Result<ExitCode> {
+pub async fn run_ingest(settings: &Settings, index: &Index, kb: &Path, prune: bool) -> anyhow::Result<ExitCode> {
     let chunker = Chunker::new(settings.chunk_tokens, settings.chunk_overlap);
     let summary = ingest(
         index,
@@ -262,15 +262,10 @@ async fn eval_answers(
     index: Index,
     questions: &[crate::eval::Question],
 ) -> anyhow::Result<(crate::eval::AnswerReport, Vec<crate::eval::AnswerResult>)> {
-    let scratch = settings
-        .data_dir
-        .join("eval")
-        .join(uuid::Uuid::new_v4().to_string());
-    std::fs::create_dir_all(&scratch)
-        .with_context(|| format!("cannot create {}", scratch.display()))?;
+    let scratch = settings.data_dir.join("eval").join(uuid::Uuid::new_v4().to_string());
+    std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
     let mut scratch_settings = settings.clone();
-    scratch_settings.database_url =
-        Some(format!("sqlite://{}", scratch.join("audit.db").display()));
+    scratch_settings.database_url = Some(format!("sqlite://{}", scratch.join("audit.db").display()));
     let result = async {
         let pipeline = crate::startup::build_pipeline(&scratch_settings, index).await?;
         crate::eval::evaluate_answers(&pipeline, questions).await

@@ -34,8 +34,9 @@ pub struct Settings {
     pub chunk_tokens: usize,
     pub chunk_overlap: usize,
     pub bind: String,
-    /// Folder of prompt templates (`prompts.toml`, `en/`, `zh-CN/`).
-    pub prompts_dir: PathBuf,
+    /// Folder of prompt templates (`prompts.toml`, `en/`, `zh-CN/`); the templates built
+    /// into the binary when unset.
+    pub prompts_dir: Option<PathBuf>,
     /// The bank's name as the assistant says it.
     pub bank_name: String,
     /// Chat turns in flight before new ones are shed with 503.
@@ -59,7 +60,6 @@ struct Defaults {
     chunk_tokens: usize,
     chunk_overlap: usize,
     bind: &'static str,
-    prompts_dir: &'static str,
     bank_name: &'static str,
     max_concurrent_turns: usize,
     request_timeout_ms: u64,
@@ -77,7 +77,6 @@ const DEFAULTS: Defaults = Defaults {
     chunk_tokens: 300,
     chunk_overlap: 40,
     bind: "127.0.0.1:8080",
-    prompts_dir: "prompts",
     bank_name: "Lantern Bank",
     max_concurrent_turns: 1024,
     request_timeout_ms: 30_000,
@@ -110,10 +109,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TELLER_BANK_NAME", "bank_name"),
     ("TELLER_MAX_CONCURRENT_TURNS", "max_concurrent_turns"),
     ("TELLER_REQUEST_TIMEOUT_MS", "request_timeout_ms"),
-    (
-        "TELLER_LLM_FIRST_TOKEN_TIMEOUT_MS",
-        "llm_first_token_timeout_ms",
-    ),
+    ("TELLER_LLM_FIRST_TOKEN_TIMEOUT_MS", "llm_first_token_timeout_ms"),
     ("TELLER_LLM_TIMEOUT_MS", "llm_timeout_ms"),
     ("TELLER_LLM_RETRIES", "llm_retries"),
     ("TELLER_HISTORY_TOKENS", "history_tokens"),
@@ -142,10 +138,7 @@ impl Settings {
                 .find(|(name, _)| key.as_str().eq_ignore_ascii_case(name))
                 .map(|(_, field)| (*field).into())
         });
-        let settings: Settings = figment
-            .merge(env)
-            .extract()
-            .context("invalid configuration")?;
+        let settings: Settings = figment.merge(env).extract().context("invalid configuration")?;
         settings.validated()
     }
 
@@ -164,10 +157,7 @@ impl Settings {
             }
         }
         if self.chunk_tokens < 50 {
-            bail!(
-                "TELLER_CHUNK_TOKENS must be at least 50 (got {})",
-                self.chunk_tokens
-            );
+            bail!("TELLER_CHUNK_TOKENS must be at least 50 (got {})", self.chunk_tokens);
         }
         if self.chunk_overlap >= self.chunk_tokens / 2 {
             bail!(
@@ -185,20 +175,14 @@ impl Settings {
         if self.max_concurrent_turns == 0 {
             bail!("TELLER_MAX_CONCURRENT_TURNS must be positive");
         }
-        if self.request_timeout_ms < 100
-            || self.llm_first_token_timeout_ms == 0
-            || self.llm_timeout_ms == 0
-        {
+        if self.request_timeout_ms < 100 || self.llm_first_token_timeout_ms == 0 || self.llm_timeout_ms == 0 {
             bail!("timeouts must be positive (TELLER_REQUEST_TIMEOUT_MS at least 100)");
         }
         if self.embedding_batch == 0 {
             bail!("TELLER_EMBEDDING_BATCH must be positive");
         }
         if let Some(url) = &self.database_url {
-            if !(url.starts_with("postgres://")
-                || url.starts_with("postgresql://")
-                || url.starts_with("sqlite:"))
-            {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:")) {
                 bail!("DATABASE_URL must start with postgres://, postgresql:// or sqlite: (got {url:?})");
             }
         }
@@ -217,8 +201,7 @@ impl Settings {
 
     /// Settings for tests and tools: defaults rooted at `data_dir`, no environment.
     pub fn for_data_dir(data_dir: &Path) -> Self {
-        let mut settings =
-            Self::from_sources(None, Env::raw().only(&[] as &[&str])).expect("defaults are valid");
+        let mut settings = Self::from_sources(None, Env::raw().only(&[] as &[&str])).expect("defaults are valid");
         settings.data_dir = data_dir.to_path_buf();
         settings
     }
@@ -243,8 +226,7 @@ mod tests {
             jail.create_file("teller.toml", "chunk_tokens = 200\nbind = \"0.0.0.0:9000\"")?;
             jail.set_env("TELLER_CHUNK_TOKENS", "250");
             jail.set_env("QDRANT_URL", "");
-            let s = Settings::from_sources(Some(Path::new("teller.toml")), Env::raw())
-                .map_err(|e| e.to_string())?;
+            let s = Settings::from_sources(Some(Path::new("teller.toml")), Env::raw()).map_err(|e| e.to_string())?;
             assert_eq!(s.chunk_tokens, 250);
             assert_eq!(s.bind, "0.0.0.0:9000");
             assert!(s.qdrant_url.is_none());

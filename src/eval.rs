@@ -50,14 +50,13 @@ impl Question {
 
 /// Reads a JSON Lines file of questions; an error names the line.
 pub fn load_questions(path: &Path) -> anyhow::Result<Vec<Question>> {
-    let raw = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read questions file {}", path.display()))?;
+    let raw =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read questions file {}", path.display()))?;
     raw.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(n, line)| {
-            serde_json::from_str(line)
-                .with_context(|| format!("{}:{}: invalid question", path.display(), n + 1))
+            serde_json::from_str(line).with_context(|| format!("{}:{}: invalid question", path.display(), n + 1))
         })
         .collect()
 }
@@ -95,6 +94,10 @@ pub struct QuestionResult {
     /// 1-based rank of the first relevant source within the top k, if any.
     pub first_relevant_rank: Option<usize>,
     pub retrieved: Vec<String>,
+    /// Retrieval score of the best passage.
+    pub top_score: f32,
+    /// The answer policy's grounding signal (share of query terms in the best passage).
+    pub coverage: f32,
     pub millis: f64,
 }
 
@@ -122,11 +125,10 @@ pub async fn evaluate_retrieval(
             .await
             .with_context(|| format!("search failed for question {}", q.id))?;
         let millis = started.elapsed().as_secs_f64() * 1000.0;
+        let grounding = crate::chat::policy::Grounding::measure(&query, lang, &hits, &index.bm25, &index.vocabulary());
+        let top_score = hits.first().map_or(0.0, |h| h.score);
         let retrieved: Vec<String> = hits.into_iter().map(|h| h.chunk.source_id).collect();
-        let first_relevant_rank = retrieved
-            .iter()
-            .position(|id| q.relevant.contains(id))
-            .map(|p| p + 1);
+        let first_relevant_rank = retrieved.iter().position(|id| q.relevant.contains(id)).map(|p| p + 1);
         results.push(QuestionResult {
             id: q.id.clone(),
             category: q.category.clone(),
@@ -134,6 +136,8 @@ pub async fn evaluate_retrieval(
             answerable: q.answerable(),
             first_relevant_rank,
             retrieved,
+            top_score,
+            coverage: grounding.coverage,
             millis,
         });
     }
@@ -161,10 +165,7 @@ pub fn report(k: usize, results: &[QuestionResult]) -> RetrievalReport {
             .into_iter()
             .map(|(c, rs)| (c, group(rs.into_iter())))
             .collect(),
-        by_lang: by_lang
-            .into_iter()
-            .map(|(l, rs)| (l, group(rs.into_iter())))
-            .collect(),
+        by_lang: by_lang.into_iter().map(|(l, rs)| (l, group(rs.into_iter()))).collect(),
         p50_ms: percentile(&latencies, 0.50),
         p95_ms: percentile(&latencies, 0.95),
     }
@@ -208,13 +209,7 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 mod tests {
     use super::*;
 
-    fn result(
-        category: &str,
-        lang: Lang,
-        answerable: bool,
-        rank: Option<usize>,
-        millis: f64,
-    ) -> QuestionResult {
+    fn result(category: &str, lang: Lang, answerable: bool, rank: Option<usize>, millis: f64) -> QuestionResult {
         QuestionResult {
             id: "q".into(),
             category: category.into(),
@@ -222,6 +217,8 @@ mod tests {
             answerable,
             first_relevant_rank: rank,
             retrieved: vec![],
+            top_score: 0.0,
+            coverage: 0.0,
             millis,
         }
     }
@@ -375,24 +372,15 @@ pub fn answer_report(questions: &[Question], results: &[AnswerResult]) -> Answer
             unanswerable.len(),
         ),
         false_refusal_rate: share(
-            answerable
-                .iter()
-                .filter(|(_, r)| r.mode == Mode::Refusal)
-                .count(),
+            answerable.iter().filter(|(_, r)| r.mode == Mode::Refusal).count(),
             answerable.len(),
         ),
         handoff_recall: share(
-            escalations
-                .iter()
-                .filter(|(_, r)| r.mode == Mode::Handoff)
-                .count(),
+            escalations.iter().filter(|(_, r)| r.mode == Mode::Handoff).count(),
             escalations.len(),
         ),
         false_handoff_rate: share(
-            others
-                .iter()
-                .filter(|(_, r)| r.mode == Mode::Handoff)
-                .count(),
+            others.iter().filter(|(_, r)| r.mode == Mode::Handoff).count(),
             others.len(),
         ),
         modes,

@@ -89,9 +89,7 @@ mod tests {
         assert_eq!(Lang::detect("那24期呢？"), Lang::ZhCn);
         assert_eq!(Lang::detect("信用卡 Gold Card 年费是多少"), Lang::ZhCn);
         assert_eq!(
-            Lang::detect(
-                "Welcome to Harbourview Bank (港景银行), where your savings grow every day"
-            ),
+            Lang::detect("Welcome to Harbourview Bank (港景银行), where your savings grow every day"),
             Lang::En
         );
         assert_eq!(Lang::detect("12345"), Lang::En);

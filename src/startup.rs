@@ -51,10 +51,7 @@ pub fn database_url(settings: &Settings) -> anyhow::Result<String> {
     }
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
-    Ok(format!(
-        "sqlite://{}",
-        settings.data_dir.join("teller.db").display()
-    ))
+    Ok(format!("sqlite://{}", settings.data_dir.join("teller.db").display()))
 }
 
 /// Builds the chat pipeline from settings (used by `serve` and `eval --answers`).
@@ -63,12 +60,11 @@ pub async fn build_pipeline(settings: &Settings, index: Index) -> anyhow::Result
     let audit = AuditStore::connect(&url)
         .await
         .with_context(|| format!("cannot open the audit store ({})", redact(&url)))?;
-    let prompts = Prompts::load(&settings.prompts_dir, &settings.bank_name).with_context(|| {
-        format!(
-            "cannot load prompts from {}",
-            settings.prompts_dir.display()
-        )
-    })?;
+    let prompts = match &settings.prompts_dir {
+        Some(dir) => Prompts::load(dir, &settings.bank_name)
+            .with_context(|| format!("cannot load prompts from {}", dir.display()))?,
+        None => Prompts::built_in(&settings.bank_name)?,
+    };
     let llm_limits = LlmLimits {
         first_token: Duration::from_millis(settings.llm_first_token_timeout_ms),
         total: Duration::from_millis(settings.llm_timeout_ms),
@@ -146,10 +142,7 @@ impl Application {
     }
 
     pub fn port(&self) -> u16 {
-        self.listener
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or_default()
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
@@ -167,8 +160,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

@@ -9,6 +9,5 @@ mod store;
 
 pub use chain::{event_hash, verify_chain, ChainBreak, GENESIS_HASH};
 pub use store::{
-    AuditError, AuditStore, DbKind, EventBatch, NewConversation, NewEvent, NewMessage, StoredEvent,
-    StoredMessage,
+    AuditError, AuditStore, DbKind, EventBatch, NewConversation, NewEvent, NewMessage, StoredEvent, StoredMessage,
 };

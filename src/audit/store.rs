@@ -158,10 +158,9 @@ impl AuditStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        let last: Option<AnyRow> =
-            sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
+        let last: Option<AnyRow> = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
         let (mut seq, mut prev_hash) = match last {
             Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
             None => (0, GENESIS_HASH.to_string()),

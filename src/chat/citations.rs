@@ -116,14 +116,8 @@ mod tests {
 
     #[test]
     fn unknown_citations_are_removed_and_known_ones_kept() {
-        let (text, cited) = filter_citations(
-            "Fee is LTD 5 [2]. Limit is 10 [7]. See [note] and [1][2].",
-            2,
-        );
-        assert_eq!(
-            text,
-            "Fee is LTD 5 [1]. Limit is 10. See [note] and [2][1]."
-        );
+        let (text, cited) = filter_citations("Fee is LTD 5 [2]. Limit is 10 [7]. See [note] and [1][2].", 2);
+        assert_eq!(text, "Fee is LTD 5 [1]. Limit is 10. See [note] and [2][1].");
         assert_eq!(cited, [2, 1]);
     }
 
@@ -143,9 +137,6 @@ mod tests {
         }
         assert_eq!(whole, "A [1] b c [2x] d [[2] e [12345] f [");
         let (renumbered, cited) = filter_citations("x [3] y [3] z [1]", 3);
-        assert_eq!(
-            (renumbered.as_str(), cited),
-            ("x [1] y [1] z [2]", vec![3, 1])
-        );
+        assert_eq!((renumbered.as_str(), cited), ("x [1] y [1] z [2]", vec![3, 1]));
     }
 }

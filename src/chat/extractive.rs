@@ -2,18 +2,20 @@
 //! words, each group followed by its citation. It never writes a word of its own beyond
 //! joining what the bank's documents say.
 
+use crate::knowledge::SourceKind;
 use crate::lang::Lang;
 use crate::retrieval::bm25::Bm25Encoder;
+use crate::retrieval::vocabulary::Vocabulary;
 use crate::retrieval::Hit;
 use std::collections::HashSet;
 
 /// Sentences taken from the best passage, at most.
-const MAX_SENTENCES_TOP: usize = 3;
+const MAX_SENTENCES_TOP: usize = 4;
 /// Characters of answer text we aim to stay under (Chinese packs more per character).
 fn char_budget(lang: Lang) -> usize {
     match lang {
-        Lang::En => 480,
-        Lang::ZhCn => 220,
+        Lang::En => 700,
+        Lang::ZhCn => 320,
     }
 }
 
@@ -30,10 +32,7 @@ pub fn sentences(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.trim().trim_start_matches(['-', '*', '•']).trim();
-        if line.is_empty()
-            || line.starts_with('#')
-            || line.chars().all(|c| matches!(c, '|' | '-' | ':' | ' '))
-        {
+        if line.is_empty() || line.starts_with('#') || line.chars().all(|c| matches!(c, '|' | '-' | ':' | ' ')) {
             continue;
         }
         let mut current = String::new();
@@ -48,8 +47,7 @@ pub fn sentences(text: &str) -> Vec<String> {
                     let next = chars.get(i + 1);
                     let after = chars.get(i + 2);
                     next.is_none_or(|n| n.is_whitespace())
-                        && after
-                            .is_none_or(|a| a.is_uppercase() || a.is_ascii_digit() || !a.is_ascii())
+                        && after.is_none_or(|a| a.is_uppercase() || a.is_ascii_digit() || !a.is_ascii())
                         && !current.trim_end().ends_with("e.g.")
                         && !current.trim_end().ends_with("i.e.")
                 }
@@ -74,45 +72,89 @@ fn push_sentence(out: &mut Vec<String>, s: &str) {
     }
 }
 
-/// Composes an answer to `query` from `hits` (best first).
-pub fn compose(query: &str, lang: Lang, hits: &[Hit], bm25: &Bm25Encoder) -> Option<Extract> {
+/// Composes an answer to `query` from the best `sources` (one hit per source, best
+/// first), looking for sentences in every retrieved chunk of each source (`chunks`).
+///
+/// The best source leads: an FAQ answer is quoted whole (it is short, and it is the
+/// bank's own wording), a document by its best-matching sentences from any of its
+/// retrieved chunks. Each further source adds its best sentence when that matches the
+/// question nearly as well, which is what questions spanning two products need.
+/// `cited` holds indices into `sources`.
+pub fn compose(
+    query: &str,
+    lang: Lang,
+    sources: &[Hit],
+    chunks: &[Hit],
+    bm25: &Bm25Encoder,
+    vocabulary: &Vocabulary,
+) -> Option<Extract> {
     let query_terms: HashSet<u32> = bm25.embed_query(query, lang).indices.into_iter().collect();
+    let score = |sentence: &str, lang: Lang| overlap(&query_terms, sentence, lang, bm25, vocabulary);
     let budget = char_budget(lang);
     let mut parts: Vec<(usize, Vec<String>)> = Vec::new();
     let mut used = 0;
     let mut best_top_score = 0.0;
-    for (hit_index, hit) in hits.iter().take(3).enumerate() {
-        let candidates = sentences(hit.chunk.body());
-        let scored: Vec<(usize, f32)> = candidates
+    for (source_index, source) in sources.iter().take(3).enumerate() {
+        let source_lang = source.chunk.lang;
+        if source_index == 0 && source.chunk.kind == SourceKind::Faq {
+            let answer = sentences(source.chunk.body());
+            let whole = source.chunk.body().chars().count();
+            if !answer.is_empty() && whole <= budget * 3 / 2 {
+                used += whole;
+                best_top_score = answer.iter().map(|s| score(s, source_lang)).fold(0.0, f32::max);
+                parts.push((0, answer));
+                continue;
+            }
+        }
+        // Sentences of every retrieved chunk of this source, in document order.
+        let mut own: Vec<&Hit> = chunks
+            .iter()
+            .filter(|c| c.chunk.source_id == source.chunk.source_id)
+            .collect();
+        if own.is_empty() {
+            own.push(source);
+        }
+        own.sort_by_key(|c| c.chunk.chunk_index);
+        let mut candidates: Vec<String> = Vec::new();
+        for chunk in own {
+            for sentence in sentences(chunk.chunk.body()) {
+                // Overlapping chunks repeat sentences.
+                if !candidates.contains(&sentence) {
+                    candidates.push(sentence);
+                }
+            }
+        }
+        if candidates.is_empty() {
+            continue;
+        }
+        let mut ranked: Vec<(usize, f32)> = candidates
             .iter()
             .enumerate()
-            .map(|(i, s)| (i, overlap(&query_terms, s, hit.chunk.lang, bm25)))
-            .collect();
-        let mut ranked: Vec<(usize, f32)> = scored
-            .iter()
-            .copied()
+            .map(|(i, s)| (i, score(s, source_lang)))
             .filter(|(_, score)| *score > 0.0)
             .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        if hit_index == 0 {
+        if source_index == 0 {
             best_top_score = ranked.first().map_or(0.0, |r| r.1);
-            if ranked.is_empty() && !candidates.is_empty() {
-                // The passage matched as a whole (e.g. through its title): lead with its
+            if ranked.is_empty() {
+                // The source matched as a whole (e.g. through its title): lead with its
                 // opening sentence.
                 ranked.push((0, 0.0));
             }
-        } else if ranked.first().is_none_or(|r| r.1 < best_top_score.max(1.0)) {
-            // A later passage adds a sentence only if it matches as well as the best one.
+        } else if ranked
+            .first()
+            .is_none_or(|r| r.1 < best_top_score * SECOND_PASSAGE_SHARE)
+        {
             continue;
         }
-        let limit = if hit_index == 0 { MAX_SENTENCES_TOP } else { 1 };
+        let limit = if source_index == 0 { MAX_SENTENCES_TOP } else { 1 };
         let mut chosen: Vec<usize> = Vec::new();
         for (i, _) in ranked {
             if chosen.len() == limit {
                 break;
             }
             let len = candidates[i].chars().count();
-            if used + len > budget && !(hit_index == 0 && chosen.is_empty()) {
+            if used + len > budget && !(source_index == 0 && chosen.is_empty()) {
                 continue;
             }
             used += len;
@@ -123,7 +165,7 @@ pub fn compose(query: &str, lang: Lang, hits: &[Hit], bm25: &Bm25Encoder) -> Opt
         }
         chosen.sort_unstable();
         parts.push((
-            hit_index,
+            source_index,
             chosen.into_iter().map(|i| candidates[i].clone()).collect(),
         ));
     }
@@ -136,33 +178,39 @@ pub fn compose(query: &str, lang: Lang, hits: &[Hit], bm25: &Bm25Encoder) -> Opt
         .enumerate()
         .map(|(n, (_, sentences))| format!("{} [{}]", sentences.join(separator), n + 1))
         .collect::<Vec<_>>()
-        .join(if lang == Lang::ZhCn { "" } else { " " });
+        .join(separator);
     Some(Extract {
         text,
-        cited: parts.into_iter().map(|(hit_index, _)| hit_index).collect(),
+        cited: parts.into_iter().map(|(source_index, _)| source_index).collect(),
     })
 }
 
-/// Share of the query's terms that a sentence contains, with a little weight for
-/// sentences that carry figures (customers ask for fees, limits, rates and numbers).
-fn overlap(query_terms: &HashSet<u32>, sentence: &str, lang: Lang, bm25: &Bm25Encoder) -> f32 {
+/// A later passage's best sentence must score this share of the best one's to be added.
+const SECOND_PASSAGE_SHARE: f32 = 0.3;
+
+/// IDF-weighted share of the question's terms that a sentence contains, with a little
+/// weight for sentences that carry figures (customers ask for fees, limits and rates).
+fn overlap(query_terms: &HashSet<u32>, sentence: &str, lang: Lang, bm25: &Bm25Encoder, vocabulary: &Vocabulary) -> f32 {
     if query_terms.is_empty() {
         return 0.0;
     }
     let terms = bm25.embed_document(sentence, lang).indices;
-    let shared = terms.iter().filter(|t| query_terms.contains(t)).count() as f32;
+    let shared: f32 = terms
+        .iter()
+        .filter(|t| query_terms.contains(t))
+        .map(|t| vocabulary.idf(*t))
+        .sum();
     if shared == 0.0 {
         return 0.0;
     }
     let has_figure = sentence.chars().any(|c| c.is_ascii_digit());
-    shared + if has_figure { 0.5 } else { 0.0 }
+    shared * if has_figure { 1.2 } else { 1.0 }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::knowledge::chunk::Chunk;
-    use crate::knowledge::SourceKind;
     use uuid::Uuid;
 
     fn hit(source: &str, text: &str, lang: Lang) -> Hit {
@@ -213,7 +261,15 @@ mod tests {
             ),
             hit("doc-b", "Weather is nice. Gardens are green.", Lang::En),
         ];
-        let answer = compose("gold card annual fee", Lang::En, &hits, &bm25).unwrap();
+        let answer = compose(
+            "gold card annual fee",
+            Lang::En,
+            &hits,
+            &hits,
+            &bm25,
+            &Vocabulary::default(),
+        )
+        .unwrap();
         assert_eq!(answer.text, "The Gold card annual fee is LTD 480. [1]");
         assert_eq!(answer.cited, [0]);
     }
@@ -223,14 +279,21 @@ mod tests {
         let bm25 = Bm25Encoder::new();
         let hits = vec![
             hit("doc-a", "The Gold card annual fee is LTD 480.", Lang::En),
-            hit(
-                "doc-b",
-                "The Platinum card annual fee is LTD 1,500.",
-                Lang::En,
-            ),
+            hit("doc-b", "The Platinum card annual fee is LTD 1,500.", Lang::En),
         ];
-        let answer = compose("annual fee gold platinum card", Lang::En, &hits, &bm25).unwrap();
-        assert_eq!(answer.text, "The Gold card annual fee is LTD 480. [1] The Platinum card annual fee is LTD 1,500. [2]");
+        let answer = compose(
+            "annual fee gold platinum card",
+            Lang::En,
+            &hits,
+            &hits,
+            &bm25,
+            &Vocabulary::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            answer.text,
+            "The Gold card annual fee is LTD 480. [1] The Platinum card annual fee is LTD 1,500. [2]"
+        );
         assert_eq!(answer.cited, [0, 1]);
     }
 }

@@ -3,9 +3,8 @@
 
 use async_openai::config::OpenAIConfig;
 use async_openai::types::{
-    ChatCompletionRequestAssistantMessageArgs, ChatCompletionRequestMessage,
-    ChatCompletionRequestSystemMessageArgs, ChatCompletionRequestUserMessageArgs,
-    ChatCompletionStreamOptions, CreateChatCompletionRequestArgs,
+    ChatCompletionRequestAssistantMessageArgs, ChatCompletionRequestMessage, ChatCompletionRequestSystemMessageArgs,
+    ChatCompletionRequestUserMessageArgs, ChatCompletionStreamOptions, CreateChatCompletionRequestArgs,
 };
 use async_openai::Client;
 use async_trait::async_trait;
@@ -88,10 +87,7 @@ impl OpenAiChat {
         Self { client, model }
     }
 
-    fn request(
-        &self,
-        messages: &[LlmMessage],
-    ) -> Result<async_openai::types::CreateChatCompletionRequest, LlmError> {
+    fn request(&self, messages: &[LlmMessage]) -> Result<async_openai::types::CreateChatCompletionRequest, LlmError> {
         let messages = messages
             .iter()
             .map(|m| {
@@ -104,25 +100,20 @@ impl OpenAiChat {
                         .content(c.as_str())
                         .build()?
                         .into(),
-                    LlmMessage::Assistant(c) => {
-                        ChatCompletionRequestAssistantMessageArgs::default()
-                            .content(c.as_str())
-                            .build()?
-                            .into()
-                    }
+                    LlmMessage::Assistant(c) => ChatCompletionRequestAssistantMessageArgs::default()
+                        .content(c.as_str())
+                        .build()?
+                        .into(),
                 })
             })
-            .collect::<Result<Vec<ChatCompletionRequestMessage>, async_openai::error::OpenAIError>>(
-            )
+            .collect::<Result<Vec<ChatCompletionRequestMessage>, async_openai::error::OpenAIError>>()
             .map_err(|e| LlmError::Request(e.to_string()))?;
         CreateChatCompletionRequestArgs::default()
             .model(&self.model)
             .messages(messages)
             .temperature(0.0)
             .stream(true)
-            .stream_options(ChatCompletionStreamOptions {
-                include_usage: true,
-            })
+            .stream_options(ChatCompletionStreamOptions { include_usage: true })
             .build()
             .map_err(|e| LlmError::Request(e.to_string()))
     }
@@ -198,9 +189,7 @@ impl ChatModel for OpenAiChat {
                 }
                 next = match timeout_at(deadline, stream.next()).await {
                     Err(_) => return Err(LlmError::TotalTimeout),
-                    Ok(item) => item
-                        .transpose()
-                        .map_err(|e| LlmError::Request(e.to_string()))?,
+                    Ok(item) => item.transpose().map_err(|e| LlmError::Request(e.to_string()))?,
                 };
             }
         }

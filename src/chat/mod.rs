@@ -15,6 +15,4 @@ pub mod prompts;
 pub mod types;
 
 pub use pipeline::{Pipeline, PipelineOptions};
-pub use types::{
-    ChatError, ChatReply, ChatRequest, Citation, Handoff, Mode, StreamEvent, UserMessage,
-};
+pub use types::{ChatError, ChatReply, ChatRequest, Citation, Handoff, Mode, StreamEvent, UserMessage};

@@ -11,7 +11,7 @@ use crate::audit::{AuditStore, EventBatch, NewConversation, NewEvent, NewMessage
 use crate::knowledge::Chunker;
 use crate::lang::Lang;
 use crate::retrieval::query::{retrieval_query, Role, Turn};
-use crate::retrieval::{Hit, Index, SearchOptions};
+use crate::retrieval::{distinct_sources, Hit, Index, SearchOptions};
 use base64::Engine;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -63,6 +63,14 @@ pub struct Pipeline {
     pub prompts: Arc<Prompts>,
     pub chunker: Chunker,
     pub options: PipelineOptions,
+}
+
+/// What retrieval found for a turn.
+struct Retrieved {
+    /// The best chunk of each of the top sources, best first: citations and prompts.
+    sources: Vec<Hit>,
+    /// Every chunk candidate, several per source: where extractive answers look.
+    chunks: Vec<Hit>,
 }
 
 /// The body of a reply before it is recorded.
@@ -125,10 +133,7 @@ impl Pipeline {
     /// Checks a conversation token and returns the transcript (for `GET /v1/conversations`).
     pub async fn transcript(&self, id: Uuid, token: &str) -> Result<Vec<StoredMessage>, ChatError> {
         self.authorise(id, token).await?;
-        self.audit
-            .messages(id)
-            .await
-            .map_err(ChatError::AuditUnavailable)
+        self.audit.messages(id).await.map_err(ChatError::AuditUnavailable)
     }
 
     async fn authorise(&self, id: Uuid, token: &str) -> Result<(), ChatError> {
@@ -159,17 +164,12 @@ impl Pipeline {
         let (conversation_id, token, is_new, history) = match &request.conversation {
             Some((id, token)) => {
                 self.authorise(*id, token).await?;
-                let history = self
-                    .audit
-                    .messages(*id)
-                    .await
-                    .map_err(ChatError::AuditUnavailable)?;
+                let history = self.audit.messages(*id).await.map_err(ChatError::AuditUnavailable)?;
                 (*id, token.clone(), false, history)
             }
             None => (Uuid::new_v4(), new_token(), true, Vec::new()),
         };
-        tracing::Span::current()
-            .record("conversation_id", tracing::field::display(conversation_id));
+        tracing::Span::current().record("conversation_id", tracing::field::display(conversation_id));
         let turn = history.iter().filter(|m| m.role == "user").count() + 1;
         if turn > self.options.max_turns {
             return Err(ChatError::ConversationTooLong(self.options.max_turns));
@@ -181,14 +181,12 @@ impl Pipeline {
         // said about the customer's situation.
         let escalation = escalation_reason(&message);
         let stage = Instant::now();
-        let (query, condense_template) = self
-            .standalone_query(&history_turns, &message, lang, deadline)
-            .await;
+        let (query, condense_template) = self.standalone_query(&history_turns, &message, lang, deadline).await;
         let condense_ms = stage.elapsed().as_secs_f64() * 1e3;
         let stage = Instant::now();
-        let hits = timeout_at(
+        let chunks = timeout_at(
             deadline,
-            self.index.search(
+            self.index.search_chunks(
                 &query,
                 &SearchOptions {
                     k: self.options.k,
@@ -200,12 +198,16 @@ impl Pipeline {
         .await
         .map_err(|_| ChatError::Deadline)?
         .map_err(ChatError::RetrievalUnavailable)?;
+        let retrieved = Retrieved {
+            sources: distinct_sources(chunks.clone(), self.options.k),
+            chunks,
+        };
+        let hits = &retrieved.sources[..];
         let retrieval_ms = stage.elapsed().as_secs_f64() * 1e3;
-        metrics::histogram!("teller_stage_seconds", "stage" => "retrieval")
-            .record(retrieval_ms / 1e3);
+        metrics::histogram!("teller_stage_seconds", "stage" => "retrieval").record(retrieval_ms / 1e3);
 
-        let grounding = Grounding::measure(&query, lang, &hits, &self.index.bm25);
-        let decision = decide(escalation, &hits, &grounding, &self.options.policy);
+        let grounding = Grounding::measure(&query, lang, hits, &self.index.bm25, &self.index.vocabulary());
+        let decision = decide(escalation, hits, &grounding, &self.options.policy);
         let message_id = Uuid::new_v4();
         let stage = Instant::now();
         let answer = self
@@ -215,7 +217,7 @@ impl Pipeline {
                 &query,
                 &message,
                 &history_turns,
-                &hits,
+                &retrieved,
                 conversation_id,
                 message_id,
                 events.as_ref(),
@@ -255,7 +257,7 @@ impl Pipeline {
             turn,
             &message,
             &query,
-            &hits,
+            hits,
             &grounding,
             [condense_ms, retrieval_ms, answer_ms],
         );
@@ -263,8 +265,7 @@ impl Pipeline {
             .await
             .map_err(|_| ChatError::Deadline)?
             .map_err(ChatError::AuditUnavailable)?;
-        metrics::histogram!("teller_stage_seconds", "stage" => "audit")
-            .record(stage.elapsed().as_secs_f64());
+        metrics::histogram!("teller_stage_seconds", "stage" => "audit").record(stage.elapsed().as_secs_f64());
         metrics::counter!("teller_chat_turns_total", "mode" => answer.mode.as_str()).increment(1);
         if let Some(fallback) = answer.fallback {
             metrics::counter!("teller_llm_fallbacks_total", "reason" => fallback).increment(1);
@@ -281,8 +282,7 @@ impl Pipeline {
                 }
             }
         }
-        metrics::histogram!("teller_stage_seconds", "stage" => "total")
-            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("teller_stage_seconds", "stage" => "total").record(started.elapsed().as_secs_f64());
         Ok(reply)
     }
 
@@ -296,11 +296,7 @@ impl Pipeline {
                 break;
             }
             budget -= cost;
-            let role = if m.role == "user" {
-                Role::User
-            } else {
-                Role::Assistant
-            };
+            let role = if m.role == "user" { Role::User } else { Role::Assistant };
             turns.push(Turn {
                 role,
                 content: m.content.clone(),
@@ -327,12 +323,7 @@ impl Pipeline {
             .iter()
             .map(|t| {
                 (
-                    if t.role == Role::User {
-                        "customer"
-                    } else {
-                        "assistant"
-                    }
-                    .to_string(),
+                    if t.role == Role::User { "customer" } else { "assistant" }.to_string(),
                     t.content.clone(),
                 )
             })
@@ -342,10 +333,7 @@ impl Pipeline {
         };
         let limits = self.limits(deadline);
         let mut ignore = |_: &str| true;
-        match llm
-            .complete(vec![LlmMessage::User(prompt)], limits, &mut ignore)
-            .await
-        {
+        match llm.complete(vec![LlmMessage::User(prompt)], limits, &mut ignore).await {
             Ok(c) if !c.text.trim().is_empty() => {
                 // The customer's own words stay in the query: a condensation that drops
                 // them can only lose recall.
@@ -379,12 +367,13 @@ impl Pipeline {
         query: &str,
         message: &str,
         history: &[Turn],
-        hits: &[Hit],
+        retrieved: &Retrieved,
         conversation_id: Uuid,
         message_id: Uuid,
         events: Option<&mpsc::UnboundedSender<StreamEvent>>,
         deadline: Instant,
     ) -> Result<Answer, ChatError> {
+        let hits = &retrieved.sources[..];
         let template_text = |name: &str| {
             self.prompts
                 .text(name, lang)
@@ -407,11 +396,7 @@ impl Pipeline {
             ),
             Decision::Approved => {
                 let top = &hits[0];
-                let text = top
-                    .chunk
-                    .faq_answer()
-                    .unwrap_or(top.chunk.body())
-                    .to_string();
+                let text = top.chunk.faq_answer().unwrap_or(top.chunk.body()).to_string();
                 Answer {
                     mode: Mode::Approved,
                     text,
@@ -433,7 +418,7 @@ impl Pipeline {
                             query,
                             message,
                             history,
-                            hits,
+                            retrieved,
                             conversation_id,
                             message_id,
                             events,
@@ -441,7 +426,7 @@ impl Pipeline {
                         )
                         .await
                 }
-                None => self.extractive(lang, query, hits, None),
+                None => self.extractive(lang, query, retrieved, None),
             },
         };
         if let Some(tx) = events {
@@ -456,14 +441,10 @@ impl Pipeline {
         Ok(answer)
     }
 
-    fn extractive(
-        &self,
-        lang: Lang,
-        query: &str,
-        hits: &[Hit],
-        fallback: Option<&'static str>,
-    ) -> Answer {
-        match extractive::compose(query, lang, hits, &self.index.bm25) {
+    fn extractive(&self, lang: Lang, query: &str, retrieved: &Retrieved, fallback: Option<&'static str>) -> Answer {
+        let hits = &retrieved.sources[..];
+        let vocabulary = self.index.vocabulary();
+        match extractive::compose(query, lang, hits, &retrieved.chunks, &self.index.bm25, &vocabulary) {
             Some(extract) => Answer {
                 mode: Mode::Extractive,
                 text: extract.text,
@@ -511,12 +492,13 @@ impl Pipeline {
         query: &str,
         message: &str,
         history: &[Turn],
-        hits: &[Hit],
+        retrieved: &Retrieved,
         conversation_id: Uuid,
         message_id: Uuid,
         events: Option<&mpsc::UnboundedSender<StreamEvent>>,
         deadline: Instant,
     ) -> Result<Answer, ChatError> {
+        let hits = &retrieved.sources[..];
         let passages: Vec<PromptPassage> = hits
             .iter()
             .map(|h| PromptPassage {
@@ -569,11 +551,8 @@ impl Pipeline {
             }
         };
         let started = Instant::now();
-        let result = llm
-            .complete(messages, self.limits(deadline), &mut on_delta)
-            .await;
-        metrics::histogram!("teller_stage_seconds", "stage" => "llm")
-            .record(started.elapsed().as_secs_f64());
+        let result = llm.complete(messages, self.limits(deadline), &mut on_delta).await;
+        metrics::histogram!("teller_stage_seconds", "stage" => "llm").record(started.elapsed().as_secs_f64());
         let tail = filter.finish();
         text.push_str(&tail);
         if let (Some(tx), false) = (events, tail.is_empty()) {
@@ -588,16 +567,9 @@ impl Pipeline {
                 Ok(Answer {
                     mode: Mode::Generated,
                     text: text.trim().to_string(),
-                    citations: filter
-                        .cited()
-                        .iter()
-                        .map(|n| citation(&hits[n - 1]))
-                        .collect(),
+                    citations: filter.cited().iter().map(|n| citation(&hits[n - 1])).collect(),
                     handoff: None,
-                    templates: vec![
-                        self.prompts.reference("system"),
-                        self.prompts.reference("answer"),
-                    ],
+                    templates: vec![self.prompts.reference("system"), self.prompts.reference("answer")],
                     model: Some(completion.model),
                     usage: Some((completion.prompt_tokens, completion.completion_tokens)),
                     fallback: None,
@@ -607,7 +579,7 @@ impl Pipeline {
             Err(LlmError::Cancelled) => Err(ChatError::Cancelled),
             Err(error) if !sent_any => {
                 tracing::warn!(error = %error, "model failed before answering; falling back to an extractive answer");
-                let mut answer = self.extractive(lang, query, hits, Some(error.kind()));
+                let mut answer = self.extractive(lang, query, retrieved, Some(error.kind()));
                 answer.model = Some(llm.model().to_string());
                 Ok(answer)
             }
@@ -626,11 +598,7 @@ impl Pipeline {
                 Ok(Answer {
                     mode: Mode::Handoff,
                     text: format!("{}{addition}", text.trim_end()),
-                    citations: filter
-                        .cited()
-                        .iter()
-                        .map(|n| citation(&hits[n - 1]))
-                        .collect(),
+                    citations: filter.cited().iter().map(|n| citation(&hits[n - 1])).collect(),
                     handoff: Some(Handoff {
                         reason: TOOL_FAILURE.into(),
                     }),
@@ -739,15 +707,7 @@ impl Pipeline {
     }
 
     /// A turn whose client left mid-answer: the customer's message is still recorded.
-    async fn record_cancelled(
-        &self,
-        id: Uuid,
-        token: &str,
-        is_new: bool,
-        lang: Lang,
-        turn: usize,
-        message: &str,
-    ) {
+    async fn record_cancelled(&self, id: Uuid, token: &str, is_new: bool, lang: Lang, turn: usize, message: &str) {
         let batch = EventBatch {
             conversation: is_new.then(|| NewConversation {
                 id,
@@ -782,9 +742,7 @@ pub fn split_for_stream(text: &str) -> Vec<String> {
     let mut current = String::new();
     for c in text.chars() {
         current.push(c);
-        if (c.is_whitespace() && current.len() >= 24)
-            || crate::lang::is_han(c) && current.chars().count() >= 8
-        {
+        if (c.is_whitespace() && current.len() >= 24) || crate::lang::is_han(c) && current.chars().count() >= 8 {
             pieces.push(std::mem::take(&mut current));
         }
     }
@@ -798,11 +756,7 @@ impl Pipeline {
     /// Records earlier turns as a conversation of their own (for `teller eval`, whose
     /// multi-turn questions come with history) and returns its id and token, so the
     /// question is then asked exactly as a customer's follow-up would be.
-    pub async fn seed_conversation(
-        &self,
-        history: &[Turn],
-        lang: Lang,
-    ) -> Result<(Uuid, String), ChatError> {
+    pub async fn seed_conversation(&self, history: &[Turn], lang: Lang) -> Result<(Uuid, String), ChatError> {
         let id = Uuid::new_v4();
         let token = new_token();
         let mut batch = EventBatch {
@@ -840,10 +794,7 @@ impl Pipeline {
                 payload: json!({ "role": role, "content": t.content }),
             });
         }
-        self.audit
-            .append(batch)
-            .await
-            .map_err(ChatError::AuditUnavailable)?;
+        self.audit.append(batch).await.map_err(ChatError::AuditUnavailable)?;
         Ok((id, token))
     }
 }

@@ -5,6 +5,7 @@
 use crate::knowledge::SourceKind;
 use crate::lang::Lang;
 use crate::retrieval::bm25::Bm25Encoder;
+use crate::retrieval::vocabulary::Vocabulary;
 use crate::retrieval::Hit;
 use std::collections::HashSet;
 
@@ -24,9 +25,9 @@ pub struct PolicyConfig {
 impl Default for PolicyConfig {
     fn default() -> Self {
         Self {
-            approved_min_coverage: 0.75,
+            approved_min_coverage: 0.5,
             approved_min_lead: 1.25,
-            grounding_min_coverage: 0.5,
+            grounding_min_coverage: 0.16,
         }
     }
 }
@@ -34,15 +35,15 @@ impl Default for PolicyConfig {
 /// How much of the question the best passages cover.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Grounding {
-    /// Share of distinct query terms (after stemming and stop words) found in the best
-    /// passage, in [0, 1].
+    /// IDF-weighted share of the query's distinct terms (after stemming and stop words)
+    /// found in the best passage, in [0, 1].
     pub coverage: f32,
     /// Top score divided by the next source's score (∞ when alone).
     pub lead: f32,
 }
 
 impl Grounding {
-    pub fn measure(query: &str, lang: Lang, hits: &[Hit], bm25: &Bm25Encoder) -> Self {
+    pub fn measure(query: &str, lang: Lang, hits: &[Hit], bm25: &Bm25Encoder, vocabulary: &Vocabulary) -> Self {
         let Some(top) = hits.first() else {
             return Self {
                 coverage: 0.0,
@@ -55,11 +56,10 @@ impl Grounding {
             .indices
             .into_iter()
             .collect();
-        let coverage = if terms.is_empty() {
-            0.0
-        } else {
-            terms.intersection(&passage).count() as f32 / terms.len() as f32
-        };
+        // IDF-weighted: the rare words of a question say what it is about.
+        let total: f32 = terms.iter().map(|t| vocabulary.idf(*t)).sum();
+        let covered: f32 = terms.intersection(&passage).map(|t| vocabulary.idf(*t)).sum();
+        let coverage = if total > 0.0 { covered / total } else { 0.0 };
         let lead = match hits.get(1) {
             Some(next) if next.score > 0.0 => top.score / next.score,
             _ => f32::INFINITY,

@@ -1,6 +1,8 @@
-//! Prompt templates from `prompts/` (minijinja), each with a name and a version that are
-//! recorded with every answer. Every template is rendered once at start-up with sample
-//! values, so a broken template stops the server before it takes traffic.
+//! Prompt templates (minijinja), each with a name and a version that are recorded with
+//! every answer. The templates in `prompts/` are built into the binary; a deployment can
+//! point `TELLER_PROMPTS_DIR` at its own copy to change wording without a rebuild. Every
+//! template is rendered once at start-up with sample values, so a broken template stops
+//! the server before it takes traffic.
 
 use crate::lang::Lang;
 use anyhow::{bail, Context};
@@ -47,13 +49,62 @@ pub struct Prompts {
     bank_name: String,
 }
 
+/// The repository's `prompts/`, compiled in: (relative path, text).
+const BUILT_IN: &[(&str, &str)] = &[
+    ("prompts.toml", include_str!("../../prompts/prompts.toml")),
+    ("en/system.j2", include_str!("../../prompts/en/system.j2")),
+    ("en/answer.j2", include_str!("../../prompts/en/answer.j2")),
+    ("en/condense.j2", include_str!("../../prompts/en/condense.j2")),
+    ("en/refusal.j2", include_str!("../../prompts/en/refusal.j2")),
+    ("en/handoff.j2", include_str!("../../prompts/en/handoff.j2")),
+    ("en/fallback.j2", include_str!("../../prompts/en/fallback.j2")),
+    ("en/disclosure.j2", include_str!("../../prompts/en/disclosure.j2")),
+    ("zh-CN/system.j2", include_str!("../../prompts/zh-CN/system.j2")),
+    ("zh-CN/answer.j2", include_str!("../../prompts/zh-CN/answer.j2")),
+    ("zh-CN/condense.j2", include_str!("../../prompts/zh-CN/condense.j2")),
+    ("zh-CN/refusal.j2", include_str!("../../prompts/zh-CN/refusal.j2")),
+    ("zh-CN/handoff.j2", include_str!("../../prompts/zh-CN/handoff.j2")),
+    ("zh-CN/fallback.j2", include_str!("../../prompts/zh-CN/fallback.j2")),
+    ("zh-CN/disclosure.j2", include_str!("../../prompts/zh-CN/disclosure.j2")),
+];
+
 impl Prompts {
+    /// The templates built into the binary.
+    pub fn built_in(bank_name: &str) -> anyhow::Result<Self> {
+        Self::from_source(
+            |relative| {
+                BUILT_IN
+                    .iter()
+                    .find(|(path, _)| *path == relative)
+                    .map(|(_, text)| text.to_string())
+                    .with_context(|| format!("no built-in template {relative}"))
+            },
+            "built-in prompts",
+            bank_name,
+        )
+    }
+
+    /// Templates from a folder laid out like the repository's `prompts/`.
     pub fn load(dir: &Path, bank_name: &str) -> anyhow::Result<Self> {
-        let manifest_path = dir.join("prompts.toml");
-        let manifest = std::fs::read_to_string(&manifest_path)
-            .with_context(|| format!("cannot read {}", manifest_path.display()))?;
-        let manifest: BTreeMap<String, ManifestEntry> = toml::from_str(&manifest)
-            .with_context(|| format!("invalid {}", manifest_path.display()))?;
+        Self::from_source(
+            |relative| {
+                let path = dir.join(relative);
+                std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
+            },
+            &dir.display().to_string(),
+            bank_name,
+        )
+    }
+
+    fn from_source(
+        read: impl Fn(&str) -> anyhow::Result<String>,
+        origin: &str,
+        bank_name: &str,
+    ) -> anyhow::Result<Self> {
+        let manifest_path = format!("{origin}/prompts.toml");
+        let manifest = read("prompts.toml")?;
+        let manifest: BTreeMap<String, ManifestEntry> =
+            toml::from_str(&manifest).with_context(|| format!("invalid {manifest_path}"))?;
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
         // Passages and questions are plain text, not HTML.
@@ -61,18 +112,14 @@ impl Prompts {
         let mut versions = BTreeMap::new();
         for name in TEMPLATE_NAMES {
             let Some(entry) = manifest.get(name) else {
-                bail!(
-                    "{} has no entry for template {name:?}",
-                    manifest_path.display()
-                );
+                bail!("{manifest_path} has no entry for template {name:?}");
             };
             versions.insert(name.to_string(), entry.version);
             for lang in [Lang::En, Lang::ZhCn] {
-                let path = dir.join(lang.as_str()).join(format!("{name}.j2"));
-                let source = std::fs::read_to_string(&path)
-                    .with_context(|| format!("cannot read template {}", path.display()))?;
+                let relative = format!("{}/{name}.j2", lang.as_str());
+                let source = read(&relative)?;
                 env.add_template_owned(key(name, lang), source)
-                    .with_context(|| format!("template {} does not compile", path.display()))?;
+                    .with_context(|| format!("template {origin}/{relative} does not compile"))?;
             }
         }
         let prompts = Self {
@@ -112,19 +159,10 @@ impl Prompts {
 
     /// A template that needs only the bank name (system, refusal, handoff, ...).
     pub fn text(&self, name: &str, lang: Lang) -> anyhow::Result<String> {
-        self.render(
-            name,
-            lang,
-            minijinja::context! { bank_name => self.bank_name },
-        )
+        self.render(name, lang, minijinja::context! { bank_name => self.bank_name })
     }
 
-    pub fn answer(
-        &self,
-        lang: Lang,
-        passages: &[PromptPassage],
-        question: &str,
-    ) -> anyhow::Result<String> {
+    pub fn answer(&self, lang: Lang, passages: &[PromptPassage], question: &str) -> anyhow::Result<String> {
         self.render(
             "answer",
             lang,
@@ -132,12 +170,7 @@ impl Prompts {
         )
     }
 
-    pub fn condense(
-        &self,
-        lang: Lang,
-        history: &[(String, String)],
-        message: &str,
-    ) -> anyhow::Result<String> {
+    pub fn condense(&self, lang: Lang, history: &[(String, String)], message: &str) -> anyhow::Result<String> {
         let history: Vec<_> = history
             .iter()
             .map(|(role, content)| minijinja::context! { role, content })
@@ -166,11 +199,7 @@ mod tests {
     use super::*;
 
     fn repo_prompts() -> Prompts {
-        Prompts::load(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts"),
-            "Lantern Bank",
-        )
-        .unwrap()
+        Prompts::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts"), "Lantern Bank").unwrap()
     }
 
     #[test]
@@ -190,17 +219,12 @@ mod tests {
         ];
         let answer = prompts.answer(Lang::En, &passages, "what fee?").unwrap();
         assert!(
-            answer.contains(
-                "<passage n=\"1\" source=\"faq-1\" title=\"Fees\">\nFee is <b>LTD 5</b>."
-            ),
+            answer.contains("<passage n=\"1\" source=\"faq-1\" title=\"Fees\">\nFee is <b>LTD 5</b>."),
             "{answer}"
         );
         assert!(answer.contains("<passage n=\"2\""));
         assert!(answer.ends_with("Customer question: what fee?"));
-        assert!(prompts
-            .text("system", Lang::ZhCn)
-            .unwrap()
-            .contains("Lantern Bank"));
+        assert!(prompts.text("system", Lang::ZhCn).unwrap().contains("Lantern Bank"));
         assert_eq!(
             prompts.reference("answer"),
             TemplateRef {
@@ -227,11 +251,7 @@ mod tests {
                 .unwrap();
             }
         }
-        std::fs::write(
-            dir.path().join("zh-CN/answer.j2"),
-            "{{ passages | nosuchfilter }}",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("zh-CN/answer.j2"), "{{ passages | nosuchfilter }}").unwrap();
         let err = Prompts::load(dir.path(), "Bank")
             .err()
             .expect("broken template rejected");

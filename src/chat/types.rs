@@ -152,10 +152,7 @@ mod tests {
 
     #[test]
     fn messages_are_validated() {
-        assert!(matches!(
-            UserMessage::parse("  \n"),
-            Err(ChatError::EmptyMessage)
-        ));
+        assert!(matches!(UserMessage::parse("  \n"), Err(ChatError::EmptyMessage)));
         assert!(matches!(
             UserMessage::parse(&"费".repeat(2_001)),
             Err(ChatError::MessageTooLong { chars: 2_001 })
@@ -168,17 +165,11 @@ mod tests {
                 .count(),
             2_000
         );
-        assert_eq!(
-            UserMessage::parse(" hi\u{0007} there ").unwrap().as_str(),
-            "hi there"
-        );
+        assert_eq!(UserMessage::parse(" hi\u{0007} there ").unwrap().as_str(), "hi there");
     }
 
     #[test]
     fn modes_serialise_in_snake_case() {
-        assert_eq!(
-            serde_json::to_string(&Mode::Extractive).unwrap(),
-            "\"extractive\""
-        );
+        assert_eq!(serde_json::to_string(&Mode::Extractive).unwrap(), "\"extractive\"");
     }
 }

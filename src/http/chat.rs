@@ -35,10 +35,7 @@ impl ChatBody {
         let message = UserMessage::parse(&self.message)?;
         let lang = self
             .lang
-            .map(|l| {
-                l.parse::<Lang>()
-                    .map_err(|e| ApiError::InvalidRequest(e.to_string()))
-            })
+            .map(|l| l.parse::<Lang>().map_err(|e| ApiError::InvalidRequest(e.to_string())))
             .transpose()?;
         let conversation = match (self.conversation_id, self.conversation_token) {
             (Some(id), Some(token)) => Some((id, token)),
@@ -104,9 +101,7 @@ fn sse_event(event: StreamEvent) -> Event {
 fn final_event(outcome: Result<Result<ChatReply, ChatError>, tokio::task::JoinError>) -> Event {
     let event = match outcome {
         Ok(Ok(reply)) => Event::default().event("done").json_data(&reply),
-        Ok(Err(error)) => Event::default()
-            .event("error")
-            .json_data(ApiError::from(error).body()),
+        Ok(Err(error)) => Event::default().event("error").json_data(ApiError::from(error).body()),
         Err(join) => {
             tracing::error!(error = %join, "chat task failed");
             Event::default()
@@ -137,11 +132,7 @@ fn conversation_token(headers: &HeaderMap) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     bearer
-        .or_else(|| {
-            headers
-                .get("x-conversation-token")
-                .and_then(|v| v.to_str().ok())
-        })
+        .or_else(|| headers.get("x-conversation-token").and_then(|v| v.to_str().ok()))
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
 }

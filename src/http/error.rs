@@ -36,15 +36,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Chat(e) => match e {
-                ChatError::EmptyMessage | ChatError::MessageTooLong { .. } => {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                }
+                ChatError::EmptyMessage | ChatError::MessageTooLong { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 ChatError::ConversationNotFound => StatusCode::NOT_FOUND,
                 ChatError::InvalidConversationToken => StatusCode::UNAUTHORIZED,
                 ChatError::ConversationTooLong(_) => StatusCode::CONFLICT,
-                ChatError::AuditUnavailable(_) | ChatError::RetrievalUnavailable(_) => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                ChatError::AuditUnavailable(_) | ChatError::RetrievalUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 ChatError::Deadline => StatusCode::GATEWAY_TIMEOUT,
                 // Nobody reads this response; 499 is the de-facto "client closed request".
                 ChatError::Cancelled => StatusCode::from_u16(499).expect("valid status"),
@@ -82,9 +78,12 @@ impl ApiError {
             // Never leak internals: the generic text for the status.
             match self {
                 ApiError::Chat(ChatError::AuditUnavailable(_)) => {
-                    "the conversation record is unavailable, so no answer can be given; please try again shortly".to_string()
+                    "the conversation record is unavailable, so no answer can be given; please try again shortly"
+                        .to_string()
                 }
-                ApiError::Chat(ChatError::RetrievalUnavailable(_)) => "the knowledge base is unavailable; please try again shortly".to_string(),
+                ApiError::Chat(ChatError::RetrievalUnavailable(_)) => {
+                    "the knowledge base is unavailable; please try again shortly".to_string()
+                }
                 ApiError::Internal(_) => "internal error".to_string(),
                 other => other.to_string(),
             }

@@ -48,9 +48,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     let shed = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(overloaded))
         .load_shed()
-        .layer(GlobalConcurrencyLimitLayer::new(
-            limits.max_concurrent_turns,
-        ));
+        .layer(GlobalConcurrencyLimitLayer::new(limits.max_concurrent_turns));
     let chat = Router::new()
         .route(
             "/v1/chat",
@@ -104,8 +102,8 @@ async fn record_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("teller_http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
-    metrics::histogram!("teller_http_request_seconds", "route" => route)
-        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("teller_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("teller_http_request_seconds", "route" => route).record(started.elapsed().as_secs_f64());
     response
 }

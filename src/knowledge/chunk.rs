@@ -158,10 +158,7 @@ impl Chunker {
             .with_sizer(self.bpe)
             .with_overlap(overlap)
             .expect("overlap is below the budget");
-        MarkdownSplitter::new(config)
-            .chunks(text)
-            .map(str::to_string)
-            .collect()
+        MarkdownSplitter::new(config).chunks(text).map(str::to_string).collect()
     }
 }
 
@@ -198,9 +195,7 @@ mod tests {
 
     fn sentences(n: usize) -> String {
         (0..n)
-            .map(|i| {
-                format!("Sentence number {i} explains a different rule about card limits and fees.")
-            })
+            .map(|i| format!("Sentence number {i} explains a different rule about card limits and fees."))
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -224,11 +219,7 @@ mod tests {
         let chunks = chunker.chunk(&source);
         assert!(chunks.len() >= 4, "{}", chunks.len());
         for c in &chunks {
-            assert!(
-                chunker.count_tokens(&c.chunk.text) <= 120,
-                "{}",
-                c.chunk.text
-            );
+            assert!(chunker.count_tokens(&c.chunk.text) <= 120, "{}", c.chunk.text);
             assert!(c.chunk.text.starts_with("Card Guide\n"));
         }
         let last = chunks.last().unwrap();
@@ -248,8 +239,7 @@ mod tests {
     #[test]
     fn chinese_text_is_split_on_character_boundaries_within_budget() {
         let chunker = Chunker::new(100, 10);
-        let text =
-            "信用卡消费分期的手续费按月收取，分期期数可选三期、六期、十二期或二十四期。".repeat(30);
+        let text = "信用卡消费分期的手续费按月收取，分期期数可选三期、六期、十二期或二十四期。".repeat(30);
         let source = doc(
             Lang::ZhCn,
             vec![Section {

@@ -37,10 +37,7 @@ pub fn clean_text(text: &str) -> String {
 
 /// Collapses all whitespace to single spaces (for one-line fields such as titles).
 pub fn one_line(text: &str) -> String {
-    clean_text(text)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    clean_text(text).split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

@@ -44,19 +44,10 @@ impl std::fmt::Display for IngestSummary {
         write!(
             f,
             "sources: {} added, {} updated, {} unchanged, {} removed; {} chunks written in {:.2}s",
-            self.added,
-            self.updated,
-            self.unchanged,
-            self.removed,
-            self.chunks_written,
-            self.seconds
+            self.added, self.updated, self.unchanged, self.removed, self.chunks_written, self.seconds
         )?;
         if self.stale > 0 {
-            write!(
-                f,
-                "; {} stale sources kept (use --prune to remove)",
-                self.stale
-            )?;
+            write!(f, "; {} stale sources kept (use --prune to remove)", self.stale)?;
         }
         if !self.errors.is_empty() {
             write!(f, "; {} files failed to load", self.errors.len())?;
@@ -70,11 +61,7 @@ impl std::fmt::Display for IngestSummary {
 /// Load errors do not stop the run: every good file is ingested and the errors are
 /// returned in the summary for the caller to report (the CLI exits non-zero).
 #[tracing::instrument(skip_all, fields(kb = %options.kb_dir.display()))]
-pub async fn ingest(
-    index: &Index,
-    chunker: &Chunker,
-    options: &IngestOptions,
-) -> anyhow::Result<IngestSummary> {
+pub async fn ingest(index: &Index, chunker: &Chunker, options: &IngestOptions) -> anyhow::Result<IngestSummary> {
     let started = Instant::now();
     let kb_dir = options.kb_dir.clone();
     let report = tokio::task::spawn_blocking(move || load_dir(&kb_dir))
@@ -139,9 +126,10 @@ pub async fn ingest(
         }
         summary.stale = stale.len();
     }
-    if summary.chunks_written > 0 || summary.removed > 0 {
+    if summary.chunks_written > 0 || summary.removed > 0 || summary.updated > 0 {
         index.store.finish_writes().await?;
     }
+    index.refresh_vocabulary().await?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }

@@ -91,11 +91,7 @@ pub struct LoadReport {
 /// Loads every supported file under `dir` (sorted, so ids and order are reproducible).
 /// Unsupported extensions and dot-files are ignored; README files are documentation.
 pub fn load_dir(dir: &Path) -> anyhow::Result<LoadReport> {
-    anyhow::ensure!(
-        dir.is_dir(),
-        "knowledge base folder {} does not exist",
-        dir.display()
-    );
+    anyhow::ensure!(dir.is_dir(), "knowledge base folder {} does not exist", dir.display());
     let mut report = LoadReport::default();
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
     let walker = WalkDir::new(dir)
@@ -130,11 +126,7 @@ pub fn load_dir(dir: &Path) -> anyhow::Result<LoadReport> {
                     if let Some(first) = seen.get(&source.id) {
                         report.errors.push(LoadError {
                             path: path.to_path_buf(),
-                            message: format!(
-                                "duplicate id {:?} (already defined in {})",
-                                source.id,
-                                first.display()
-                            ),
+                            message: format!("duplicate id {:?} (already defined in {})", source.id, first.display()),
                         });
                         continue;
                     }
@@ -205,8 +197,7 @@ fn approved_by_default() -> bool {
 }
 
 fn parse_faq_yaml(raw: &str, relative: &Path) -> Result<Vec<Source>, String> {
-    let entries: Vec<FaqEntry> =
-        serde_yaml::from_str(raw).map_err(|e| format!("invalid FAQ YAML: {e}"))?;
+    let entries: Vec<FaqEntry> = serde_yaml::from_str(raw).map_err(|e| format!("invalid FAQ YAML: {e}"))?;
     entries
         .into_iter()
         .enumerate()
@@ -224,10 +215,7 @@ fn parse_faq_yaml(raw: &str, relative: &Path) -> Result<Vec<Source>, String> {
                 kind: SourceKind::Faq,
                 title: question.clone(),
                 lang,
-                product: entry
-                    .product
-                    .map(|p| one_line(&p))
-                    .filter(|p| !p.is_empty()),
+                product: entry.product.map(|p| one_line(&p)).filter(|p| !p.is_empty()),
                 effective_date: entry.effective_date,
                 tags: entry.tags,
                 origin: relative.to_path_buf(),
@@ -244,9 +232,7 @@ fn parse_faq_yaml(raw: &str, relative: &Path) -> Result<Vec<Source>, String> {
 fn valid_id(id: &str) -> Result<String, String> {
     let id = id.trim();
     if id.is_empty() || id.len() > 200 || id.chars().any(char::is_whitespace) {
-        return Err(format!(
-            "id must be 1-200 characters without spaces, got {id:?}"
-        ));
+        return Err(format!("id must be 1-200 characters without spaces, got {id:?}"));
     }
     Ok(id.to_string())
 }
@@ -268,11 +254,8 @@ fn parse_markdown(raw: &str, relative: &Path) -> Result<Source, String> {
         .strip_prefix("---\n")
         .or_else(|| raw.strip_prefix("---\r\n"))
         .ok_or("missing YAML front matter (the file must start with a line `---`)")?;
-    let end = rest
-        .find("\n---")
-        .ok_or("front matter is not closed by a line `---`")?;
-    let front: FrontMatter =
-        serde_yaml::from_str(&rest[..end]).map_err(|e| format!("invalid front matter: {e}"))?;
+    let end = rest.find("\n---").ok_or("front matter is not closed by a line `---`")?;
+    let front: FrontMatter = serde_yaml::from_str(&rest[..end]).map_err(|e| format!("invalid front matter: {e}"))?;
     let body = rest[end + 4..].trim_start_matches(['-', '\r']);
     let lang = front.lang.parse::<Lang>().map_err(|e| e.to_string())?;
     let title = one_line(&front.title);
@@ -373,17 +356,10 @@ const BLOCK_TAGS: &[&str] = &[
 fn parse_html(raw: &str, relative: &Path) -> Result<Source, String> {
     let doc = Html::parse_document(raw);
     let root = doc.root_element();
-    let lang = root
-        .value()
-        .attr("lang")
-        .and_then(|l| l.parse::<Lang>().ok());
+    let lang = root.value().attr("lang").and_then(|l| l.parse::<Lang>().ok());
     let meta = |name: &str| {
         let selector = scraper::Selector::parse(&format!("meta[name=\"{name}\"]")).ok()?;
-        doc.select(&selector)
-            .next()?
-            .value()
-            .attr("content")
-            .map(one_line)
+        doc.select(&selector).next()?.value().attr("content").map(one_line)
     };
     let mut walker = HtmlText::default();
     walker.walk(root);
@@ -565,13 +541,7 @@ mod tests {
             }
         );
         assert_eq!(sources[1].lang, Lang::ZhCn);
-        assert!(matches!(
-            sources[1].content,
-            Content::Faq {
-                approved: false,
-                ..
-            }
-        ));
+        assert!(matches!(sources[1].content, Content::Faq { approved: false, .. }));
     }
 
     #[test]
@@ -594,18 +564,14 @@ mod tests {
         let headings: Vec<_> = sections.iter().map(|s| s.heading.as_deref()).collect();
         assert_eq!(headings, [None, Some("Fees"), Some("Limits")]);
         assert_eq!(sections[0].text, "Intro text.");
-        assert!(
-            sections[1].text.contains("### Detail")
-                && sections[1].text.contains("## not a heading")
-        );
+        assert!(sections[1].text.contains("### Detail") && sections[1].text.contains("## not a heading"));
     }
 
     #[test]
     fn markdown_without_front_matter_is_an_error() {
         let err = parse_markdown("# Title\n\ntext", Path::new("a.md")).unwrap_err();
         assert!(err.contains("front matter"), "{err}");
-        let err =
-            parse_markdown("---\ntitle: x\nlang: en\n---\ntext", Path::new("a.md")).unwrap_err();
+        let err = parse_markdown("---\ntitle: x\nlang: en\n---\ntext", Path::new("a.md")).unwrap_err();
         assert!(err.contains("id"), "{err}");
     }
 
@@ -643,11 +609,7 @@ mod tests {
 
     #[test]
     fn text_files_take_id_from_path_and_title_from_first_line() {
-        let source = parse_text(
-            "ATM network\n\nWe run 300 ATMs.\n",
-            Path::new("notes/atm.txt"),
-        )
-        .unwrap();
+        let source = parse_text("ATM network\n\nWe run 300 ATMs.\n", Path::new("notes/atm.txt")).unwrap();
         assert_eq!(source.id, "notes/atm");
         assert_eq!(source.title, "ATM network");
         assert!(parse_text("  \n", Path::new("e.txt")).is_err());
@@ -659,8 +621,7 @@ mod tests {
         let a = parse_faq_yaml(raw, Path::new("x.yaml")).unwrap();
         let b = parse_faq_yaml(raw, Path::new("x.yaml")).unwrap();
         assert_eq!(a[0].content_hash(), b[0].content_hash());
-        let c =
-            parse_faq_yaml(&raw.replace("answer: a", "answer: b"), Path::new("x.yaml")).unwrap();
+        let c = parse_faq_yaml(&raw.replace("answer: a", "answer: b"), Path::new("x.yaml")).unwrap();
         assert_ne!(a[0].content_hash(), c[0].content_hash());
     }
 }

@@ -9,7 +9,14 @@
 use super::store::SparseVec;
 use crate::lang::Lang;
 use qdrant_edge::bm25_embed::{EdgeBm25, EdgeBm25Config};
+use qdrant_edge::external::ordered_float::NotNan;
 use qdrant_edge::TokenizerType;
+
+/// BM25's `b`: how strongly longer chunks are penalised. The index mixes short FAQ chunks
+/// (~60 words) with document chunks of up to 300 tokens that hold the detail, and full
+/// normalisation (0.75) buries the latter; recall@5 and MRR on the eval set are flat for
+/// b in 0.1–0.3 and fall above it (BENCHMARKS.md).
+const LENGTH_NORMALISATION: f64 = 0.3;
 
 /// Encodes documents and queries into the `bm25` sparse vector. The IDF part of BM25 is
 /// applied by Qdrant at query time (the vector's `Idf` modifier).
@@ -29,13 +36,14 @@ impl Bm25Encoder {
         let english = EdgeBm25::new(EdgeBm25Config {
             language: Some("english".into()),
             tokenizer: TokenizerType::Word,
+            b: NotNan::new(LENGTH_NORMALISATION).expect("a number"),
             ..Default::default()
         })
         .expect("English BM25 configuration is valid");
         let chinese = EdgeBm25::new(EdgeBm25Config {
             language: Some("chinese".into()),
             tokenizer: TokenizerType::Multilingual,
-            // Average chunk length in tokens after segmentation is far shorter for Chinese.
+            b: NotNan::new(LENGTH_NORMALISATION).expect("a number"),
             ..Default::default()
         })
         .expect("Chinese BM25 configuration is valid");

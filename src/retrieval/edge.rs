@@ -4,17 +4,17 @@
 //! pool, never on an async worker thread.
 
 use super::store::{
-    chunk_from_payload, payload_of, IndexedChunk, SearchFilter, StoreError, StoreQuery,
-    VectorStore, DENSE_VECTOR, INDEXED_FIELDS, RRF_K, SPARSE_VECTOR,
+    chunk_from_payload, payload_of, IndexedChunk, SearchFilter, StoreError, StoreQuery, VectorStore, DENSE_VECTOR,
+    INDEXED_FIELDS, RRF_K, SPARSE_VECTOR,
 };
 use super::Hit;
 use async_trait::async_trait;
 use qdrant_edge::{
-    Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
-    EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, Fusion, JsonPath, Match,
-    Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations,
-    PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, ScoringQuery, ScrollRequest,
-    UpdateOperation, ValueVariants, VectorInternal, Vectors, WithPayloadInterface, WithVector,
+    Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams, EdgeVectorParams,
+    FieldCondition, FieldIndexOperations, Filter, Fusion, JsonPath, Match, Modifier, NamedQuery, PayloadFieldSchema,
+    PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest,
+    ScoringQuery, ScrollRequest, UpdateOperation, ValueVariants, VectorInternal, VectorStructInternal, Vectors,
+    WithPayloadInterface, WithVector,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -70,9 +70,7 @@ struct FlushOnDrop(Option<EdgeShard>);
 
 impl FlushOnDrop {
     fn shard(&self) -> &EdgeShard {
-        self.0
-            .as_ref()
-            .expect("the shard is only taken when dropped")
+        self.0.as_ref().expect("the shard is only taken when dropped")
     }
 }
 
@@ -80,7 +78,36 @@ impl Drop for FlushOnDrop {
     fn drop(&mut self) {
         let shard = self.0.take();
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(shard))).is_err() {
-            tracing::error!("Qdrant Edge could not flush its shard on shutdown; the write-ahead log will replay on next open");
+            tracing::error!(
+                "Qdrant Edge could not flush its shard on shutdown; the write-ahead log will replay on next open"
+            );
+        }
+    }
+}
+
+/// Visits every point, a page at a time.
+fn scroll_all(
+    shard: &EdgeShard,
+    with_payload: WithPayloadInterface,
+    with_vector: WithVector,
+    mut visit: impl FnMut(qdrant_edge::Record),
+) -> Result<(), StoreError> {
+    let mut offset = None;
+    loop {
+        let (records, next) = shard
+            .scroll(ScrollRequest {
+                offset,
+                limit: Some(2_000),
+                filter: None,
+                with_payload: Some(with_payload.clone()),
+                with_vector: with_vector.clone(),
+                order_by: None,
+            })
+            .map_err(unavailable)?;
+        records.into_iter().for_each(&mut visit);
+        match next {
+            Some(next) => offset = Some(next),
+            None => return Ok(()),
         }
     }
 }
@@ -115,21 +142,18 @@ fn open_shard(path: PathBuf, dense_dim: Option<usize>) -> Result<EdgeShard, Stor
     let shard = EdgeShard::new(&path, edge_config(dense_dim)).map_err(unavailable)?;
     for field in INDEXED_FIELDS {
         shard
-            .update(UpdateOperation::FieldIndexOperation(
-                FieldIndexOperations::CreateIndex(CreateIndex {
+            .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(
+                CreateIndex {
                     field_name: json_path(field),
                     field_schema: Some(PayloadFieldSchema::FieldType(PayloadSchemaType::Keyword)),
-                }),
-            ))
+                },
+            )))
             .map_err(unavailable)?;
     }
     Ok(shard)
 }
 
-fn check_layout(
-    vectors: &HashMap<String, EdgeVectorParams>,
-    dense_dim: Option<usize>,
-) -> Result<(), StoreError> {
+fn check_layout(vectors: &HashMap<String, EdgeVectorParams>, dense_dim: Option<usize>) -> Result<(), StoreError> {
     let stored = vectors.get(DENSE_VECTOR).map(|v| v.size);
     if stored != dense_dim {
         return Err(StoreError::Layout(format!(
@@ -173,8 +197,7 @@ fn nearest(vector: VectorInternal, using: &str) -> Option<ScoringQuery> {
 }
 
 fn sparse_vector(v: super::store::SparseVec) -> Result<qdrant_edge::SparseVector, StoreError> {
-    qdrant_edge::SparseVector::new(v.indices, v.values)
-        .map_err(|e| StoreError::Payload(e.to_string()))
+    qdrant_edge::SparseVector::new(v.indices, v.values).map_err(|e| StoreError::Payload(e.to_string()))
 }
 
 #[async_trait]
@@ -187,10 +210,7 @@ impl VectorStore for EdgeStore {
         let points = chunks
             .into_iter()
             .map(|c| {
-                let mut vectors = vec![(
-                    SPARSE_VECTOR,
-                    qdrant_edge::Vector::from(sparse_vector(c.sparse)?),
-                )];
+                let mut vectors = vec![(SPARSE_VECTOR, qdrant_edge::Vector::from(sparse_vector(c.sparse)?))];
                 if let Some(dense) = c.dense {
                     vectors.push((DENSE_VECTOR, qdrant_edge::Vector::new_dense(dense)));
                 }
@@ -202,47 +222,33 @@ impl VectorStore for EdgeStore {
                 .into())
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        self.write(UpdateOperation::PointOperation(
-            PointOperations::UpsertPoints(PointInsertOperations::PointsList(points)),
-        ))
+        self.write(UpdateOperation::PointOperation(PointOperations::UpsertPoints(
+            PointInsertOperations::PointsList(points),
+        )))
         .await
     }
 
-    async fn delete_source(
-        &self,
-        source_id: &str,
-        keep_source_hash: Option<&str>,
-    ) -> Result<(), StoreError> {
+    async fn delete_source(&self, source_id: &str, keep_source_hash: Option<&str>) -> Result<(), StoreError> {
         let filter = Filter {
             must: Some(vec![keyword("source_id", source_id.to_string())]),
             must_not: keep_source_hash.map(|h| vec![keyword("source_hash", h.to_string())]),
             ..Default::default()
         };
-        self.write(UpdateOperation::PointOperation(
-            PointOperations::DeletePointsByFilter(filter),
-        ))
+        self.write(UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(
+            filter,
+        )))
         .await
     }
 
     async fn source_hashes(&self) -> Result<HashMap<String, String>, StoreError> {
         self.blocking(|shard| {
             let mut hashes = HashMap::new();
-            let mut offset = None;
-            loop {
-                let (records, next) = shard
-                    .scroll(ScrollRequest {
-                        offset,
-                        limit: Some(2_000),
-                        filter: None,
-                        with_payload: Some(WithPayloadInterface::Fields(vec![
-                            json_path("source_id"),
-                            json_path("source_hash"),
-                        ])),
-                        with_vector: WithVector::Bool(false),
-                        order_by: None,
-                    })
-                    .map_err(unavailable)?;
-                for record in records {
+            let fields = vec![json_path("source_id"), json_path("source_hash")];
+            scroll_all(
+                shard,
+                WithPayloadInterface::Fields(fields),
+                WithVector::Bool(false),
+                |record| {
                     let payload = record.payload.map(|p| p.0).unwrap_or_default();
                     if let (Some(id), Some(hash)) = (
                         payload.get("source_id").and_then(|v| v.as_str()),
@@ -250,12 +256,25 @@ impl VectorStore for EdgeStore {
                     ) {
                         hashes.insert(id.to_string(), hash.to_string());
                     }
+                },
+            )?;
+            Ok(hashes)
+        })
+        .await
+    }
+
+    async fn sparse_terms(&self) -> Result<Vec<Vec<u32>>, StoreError> {
+        self.blocking(|shard| {
+            let mut documents = Vec::new();
+            let selector = WithVector::Selector(vec![SPARSE_VECTOR.to_string()]);
+            scroll_all(shard, WithPayloadInterface::Bool(false), selector, |record| {
+                if let Some(VectorStructInternal::Named(mut vectors)) = record.vector {
+                    if let Some(VectorInternal::Sparse(sparse)) = vectors.remove(SPARSE_VECTOR) {
+                        documents.push(sparse.indices);
+                    }
                 }
-                match next {
-                    Some(next) => offset = Some(next),
-                    None => return Ok(hashes),
-                }
-            }
+            })?;
+            Ok(documents)
         })
         .await
     }

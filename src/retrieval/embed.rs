@@ -61,9 +61,7 @@ pub fn openai_client(settings: &Settings, request_timeout: Duration) -> Client<O
         .with_initial_interval(Duration::from_millis(200))
         .with_max_elapsed_time(Some(Duration::from_secs(20)))
         .build();
-    Client::with_config(config)
-        .with_http_client(http)
-        .with_backoff(backoff)
+    Client::with_config(config).with_http_client(http).with_backoff(backoff)
 }
 
 impl OpenAiEmbedder {
@@ -72,10 +70,7 @@ impl OpenAiEmbedder {
         let model = settings.embedding_model.clone()?;
         Some(Ok(Self {
             client: openai_client(settings, Duration::from_secs(60)),
-            query_model: settings
-                .embedding_query_model
-                .clone()
-                .unwrap_or_else(|| model.clone()),
+            query_model: settings.embedding_query_model.clone().unwrap_or_else(|| model.clone()),
             passage_model: model,
             dim: settings.embedding_dim?,
             batch: settings.embedding_batch,
@@ -124,9 +119,7 @@ impl Embedder for OpenAiEmbedder {
 
     #[tracing::instrument(skip_all, fields(model = %self.query_model))]
     async fn embed_query(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        let mut vectors = self
-            .embed(&self.query_model, vec![text.to_string()])
-            .await?;
+        let mut vectors = self.embed(&self.query_model, vec![text.to_string()]).await?;
         Ok(vectors.pop().expect("shape checked"))
     }
 }

@@ -7,6 +7,7 @@ pub mod embed;
 pub mod query;
 pub mod server;
 pub mod store;
+pub mod vocabulary;
 
 use crate::config::Settings;
 use crate::knowledge::Chunk;
@@ -15,7 +16,9 @@ use anyhow::Context;
 use bm25::Bm25Encoder;
 use embed::{Embedder, OpenAiEmbedder};
 use std::sync::Arc;
+use std::sync::RwLock;
 use store::{SearchFilter, StoreQuery, VectorStore};
+use vocabulary::Vocabulary;
 
 /// A passage found for a query, with its retrieval score (BM25, or RRF when fused).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -40,6 +43,8 @@ pub struct Index {
     pub store: Arc<dyn VectorStore>,
     pub bm25: Arc<Bm25Encoder>,
     pub embedder: Option<Arc<dyn Embedder>>,
+    /// Document frequencies of the indexed terms, refreshed after every ingest.
+    vocabulary: Arc<RwLock<Arc<Vocabulary>>>,
 }
 
 impl Index {
@@ -53,27 +58,34 @@ impl Index {
         let dense_dim = embedder.as_ref().map(|e| e.dim());
         let store: Arc<dyn VectorStore> = match &settings.qdrant_url {
             Some(url) => Arc::new(
-                server::ServerStore::connect(
-                    url,
-                    settings.qdrant_api_key.clone(),
-                    &settings.collection,
-                    dense_dim,
-                )
-                .await
-                .with_context(|| format!("cannot use Qdrant server at {url}"))?,
+                server::ServerStore::connect(url, settings.qdrant_api_key.clone(), &settings.collection, dense_dim)
+                    .await
+                    .with_context(|| format!("cannot use Qdrant server at {url}"))?,
             ),
             None => {
                 let path = settings.edge_path();
                 Arc::new(
                     edge::EdgeStore::open(path.clone(), dense_dim)
                         .await
-                        .with_context(|| {
-                            format!("cannot open Qdrant Edge shard in {}", path.display())
-                        })?,
+                        .with_context(|| format!("cannot open Qdrant Edge shard in {}", path.display()))?,
                 )
             }
         };
-        Ok(Self::new(store, embedder))
+        let index = Self::new(store, embedder);
+        index.refresh_vocabulary().await?;
+        Ok(index)
+    }
+
+    /// Recomputes document frequencies from the store (after the index changed).
+    pub async fn refresh_vocabulary(&self) -> anyhow::Result<()> {
+        let documents = self.store.sparse_terms().await?;
+        let vocabulary = Vocabulary::from_documents(documents.iter().map(Vec::as_slice));
+        *self.vocabulary.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(vocabulary);
+        Ok(())
+    }
+
+    pub fn vocabulary(&self) -> Arc<Vocabulary> {
+        self.vocabulary.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn new(store: Arc<dyn VectorStore>, embedder: Option<Arc<dyn Embedder>>) -> Self {
@@ -81,6 +93,7 @@ impl Index {
             store,
             bm25: Arc::new(Bm25Encoder::new()),
             embedder,
+            vocabulary: Arc::default(),
         }
     }
 
@@ -88,6 +101,12 @@ impl Index {
     /// returning up to `k` hits from distinct sources, best first.
     #[tracing::instrument(skip_all, fields(k = opts.k, backend = self.store.backend()))]
     pub async fn search(&self, query: &str, opts: &SearchOptions) -> anyhow::Result<Vec<Hit>> {
+        Ok(distinct_sources(self.search_chunks(query, opts).await?, opts.k))
+    }
+
+    /// The chunk-level candidates behind [`Index::search`]: several chunks per source, best
+    /// first (the extractive answerer looks for a fact in every chunk of a source).
+    pub async fn search_chunks(&self, query: &str, opts: &SearchOptions) -> anyhow::Result<Vec<Hit>> {
         let lang = opts.lang.unwrap_or_else(|| Lang::detect(query));
         let sparse = self.bm25.embed_query(query, lang);
         let dense = match &self.embedder {
@@ -106,7 +125,7 @@ impl Index {
                 limit: candidates,
             })
             .await?;
-        Ok(distinct_sources(hits, opts.k))
+        Ok(hits)
     }
 }
 

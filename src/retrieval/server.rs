@@ -2,18 +2,19 @@
 //! used when `QDRANT_URL` is set. Same collection layout as the Edge backend.
 
 use super::store::{
-    chunk_from_payload, payload_of, IndexedChunk, SearchFilter, StoreError, StoreQuery,
-    VectorStore, DENSE_VECTOR, INDEXED_FIELDS, RRF_K, SPARSE_VECTOR,
+    chunk_from_payload, payload_of, IndexedChunk, SearchFilter, StoreError, StoreQuery, VectorStore, DENSE_VECTOR,
+    INDEXED_FIELDS, RRF_K, SPARSE_VECTOR,
 };
 use super::Hit;
 use async_trait::async_trait;
+use qdrant_client::qdrant::vector_output;
 use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
+use qdrant_client::qdrant::vectors_output::VectorsOptions;
 use qdrant_client::qdrant::{
-    Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    DeletePointsBuilder, Distance, FieldType, Filter, Modifier, NamedVectors, PointStruct,
-    PrefetchQueryBuilder, Query, QueryPointsBuilder, RrfBuilder, ScrollPointsBuilder,
-    SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector,
-    VectorInput, VectorParamsBuilder, VectorsConfigBuilder,
+    Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DeletePointsBuilder,
+    Distance, FieldType, Filter, Modifier, NamedVectors, PayloadIncludeSelector, PointStruct, PrefetchQueryBuilder,
+    Query, QueryPointsBuilder, RrfBuilder, ScrollPointsBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
+    UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder, VectorsConfigBuilder, VectorsSelector,
 };
 use qdrant_client::{Payload, Qdrant};
 use secrecy::{ExposeSecret, SecretString};
@@ -64,29 +65,17 @@ impl ServerStore {
             SPARSE_VECTOR,
             SparseVectorParamsBuilder::default().modifier(Modifier::Idf as i32),
         );
-        let mut create =
-            CreateCollectionBuilder::new(&self.collection).sparse_vectors_config(sparse);
+        let mut create = CreateCollectionBuilder::new(&self.collection).sparse_vectors_config(sparse);
         if let Some(dim) = dense_dim {
             let mut vectors = VectorsConfigBuilder::default();
-            vectors.add_named_vector_params(
-                DENSE_VECTOR,
-                VectorParamsBuilder::new(dim as u64, Distance::Cosine),
-            );
+            vectors.add_named_vector_params(DENSE_VECTOR, VectorParamsBuilder::new(dim as u64, Distance::Cosine));
             create = create.vectors_config(vectors);
         }
-        self.client
-            .create_collection(create)
-            .await
-            .map_err(unavailable)?;
+        self.client.create_collection(create).await.map_err(unavailable)?;
         for field in INDEXED_FIELDS {
             self.client
                 .create_field_index(
-                    CreateFieldIndexCollectionBuilder::new(
-                        &self.collection,
-                        field,
-                        FieldType::Keyword,
-                    )
-                    .wait(true),
+                    CreateFieldIndexCollectionBuilder::new(&self.collection, field, FieldType::Keyword).wait(true),
                 )
                 .await
                 .map_err(unavailable)?;
@@ -107,9 +96,7 @@ impl ServerStore {
             .and_then(|p| p.vectors_config)
             .and_then(|v| v.config)
             .and_then(|config| match config {
-                VectorsConfigKind::ParamsMap(map) => {
-                    map.map.get(DENSE_VECTOR).map(|p| p.size as usize)
-                }
+                VectorsConfigKind::ParamsMap(map) => map.map.get(DENSE_VECTOR).map(|p| p.size as usize),
                 VectorsConfigKind::Params(_) => None,
             });
         if stored != dense_dim {
@@ -120,6 +107,33 @@ impl ServerStore {
             )));
         }
         Ok(())
+    }
+}
+
+impl ServerStore {
+    /// Visits every point, a page at a time.
+    async fn scroll_all(
+        &self,
+        payload: qdrant_client::qdrant::with_payload_selector::SelectorOptions,
+        vectors: qdrant_client::qdrant::with_vectors_selector::SelectorOptions,
+        mut visit: impl FnMut(qdrant_client::qdrant::RetrievedPoint),
+    ) -> Result<(), StoreError> {
+        let mut offset = None;
+        loop {
+            let mut scroll = ScrollPointsBuilder::new(&self.collection)
+                .limit(2_000)
+                .with_payload(payload.clone())
+                .with_vectors(vectors.clone());
+            if let Some(offset) = offset.take() {
+                scroll = scroll.offset(offset);
+            }
+            let page = self.client.scroll(scroll).await.map_err(unavailable)?;
+            page.result.into_iter().for_each(&mut visit);
+            match page.next_page_offset {
+                Some(next) => offset = Some(next),
+                None => return Ok(()),
+            }
+        }
     }
 }
 
@@ -150,15 +164,13 @@ impl VectorStore for ServerStore {
         let points = chunks
             .into_iter()
             .map(|c| {
-                let mut vectors = NamedVectors::default().add_vector(
-                    SPARSE_VECTOR,
-                    Vector::new_sparse(c.sparse.indices, c.sparse.values),
-                );
+                let mut vectors = NamedVectors::default()
+                    .add_vector(SPARSE_VECTOR, Vector::new_sparse(c.sparse.indices, c.sparse.values));
                 if let Some(dense) = c.dense {
                     vectors = vectors.add_vector(DENSE_VECTOR, Vector::new_dense(dense));
                 }
-                let payload = Payload::try_from(payload_of(&c.chunk))
-                    .map_err(|e| StoreError::Payload(e.to_string()))?;
+                let payload =
+                    Payload::try_from(payload_of(&c.chunk)).map_err(|e| StoreError::Payload(e.to_string()))?;
                 Ok(PointStruct::new(c.chunk.id.to_string(), vectors, payload))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -169,21 +181,13 @@ impl VectorStore for ServerStore {
         Ok(())
     }
 
-    async fn delete_source(
-        &self,
-        source_id: &str,
-        keep_source_hash: Option<&str>,
-    ) -> Result<(), StoreError> {
+    async fn delete_source(&self, source_id: &str, keep_source_hash: Option<&str>) -> Result<(), StoreError> {
         let mut filter = Filter::must([keyword("source_id", source_id.to_string())]);
         if let Some(hash) = keep_source_hash {
             filter.must_not = vec![keyword("source_hash", hash.to_string())];
         }
         self.client
-            .delete_points(
-                DeletePointsBuilder::new(&self.collection)
-                    .points(filter)
-                    .wait(true),
-            )
+            .delete_points(DeletePointsBuilder::new(&self.collection).points(filter).wait(true))
             .await
             .map_err(unavailable)?;
         Ok(())
@@ -191,33 +195,37 @@ impl VectorStore for ServerStore {
 
     async fn source_hashes(&self) -> Result<HashMap<String, String>, StoreError> {
         let mut hashes = HashMap::new();
-        let mut offset = None;
-        loop {
-            let mut scroll = ScrollPointsBuilder::new(&self.collection)
-                .limit(2_000)
-                .with_payload(qdrant_client::qdrant::PayloadIncludeSelector::new(vec![
-                    "source_id".to_string(),
-                    "source_hash".to_string(),
-                ]))
-                .with_vectors(false);
-            if let Some(offset) = offset.take() {
-                scroll = scroll.offset(offset);
+        let fields = PayloadIncludeSelector::new(vec!["source_id".to_string(), "source_hash".to_string()]);
+        self.scroll_all(fields.into(), false.into(), |point| {
+            let payload = json_payload(point.payload);
+            if let (Some(id), Some(hash)) = (payload["source_id"].as_str(), payload["source_hash"].as_str()) {
+                hashes.insert(id.to_string(), hash.to_string());
             }
-            let page = self.client.scroll(scroll).await.map_err(unavailable)?;
-            for point in page.result {
-                let payload = json_payload(point.payload);
-                if let (Some(id), Some(hash)) = (
-                    payload["source_id"].as_str(),
-                    payload["source_hash"].as_str(),
-                ) {
-                    hashes.insert(id.to_string(), hash.to_string());
-                }
+        })
+        .await?;
+        Ok(hashes)
+    }
+
+    async fn sparse_terms(&self) -> Result<Vec<Vec<u32>>, StoreError> {
+        let mut documents = Vec::new();
+        let vectors = VectorsSelector {
+            names: vec![SPARSE_VECTOR.to_string()],
+        };
+        self.scroll_all(false.into(), vectors.into(), |point| {
+            let Some(VectorsOptions::Vectors(mut named)) = point.vectors.and_then(|v| v.vectors_options) else {
+                return;
+            };
+            if let Some(output) = named.vectors.remove(SPARSE_VECTOR) {
+                #[allow(deprecated)]
+                let indices = match output.vector {
+                    Some(vector_output::Vector::Sparse(sparse)) => sparse.indices,
+                    _ => output.indices.map(|i| i.data).unwrap_or_default(),
+                };
+                documents.push(indices);
             }
-            match page.next_page_offset {
-                Some(next) => offset = Some(next),
-                None => return Ok(hashes),
-            }
-        }
+        })
+        .await?;
+        Ok(documents)
     }
 
     async fn query(&self, query: StoreQuery) -> Result<Vec<Hit>, StoreError> {
@@ -231,9 +239,7 @@ impl VectorStore for ServerStore {
             request = request.filter(filter);
         }
         request = match query.dense {
-            None => request
-                .query(Query::new_nearest(sparse))
-                .using(SPARSE_VECTOR),
+            None => request.query(Query::new_nearest(sparse)).using(SPARSE_VECTOR),
             Some(dense) => {
                 let prefetch = |input: VectorInput, using: &str| {
                     let mut p = PrefetchQueryBuilder::default()

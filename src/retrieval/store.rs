@@ -91,15 +91,13 @@ pub trait VectorStore: Send + Sync {
     async fn upsert(&self, chunks: Vec<IndexedChunk>) -> Result<(), StoreError>;
     /// Deletes the chunks of `source_id`, except those written from `keep_source_hash`
     /// (the current version), so replacing a source never leaves a gap.
-    async fn delete_source(
-        &self,
-        source_id: &str,
-        keep_source_hash: Option<&str>,
-    ) -> Result<(), StoreError>;
+    async fn delete_source(&self, source_id: &str, keep_source_hash: Option<&str>) -> Result<(), StoreError>;
     /// Source id → source hash of every indexed source.
     async fn source_hashes(&self) -> Result<HashMap<String, String>, StoreError>;
     async fn query(&self, query: StoreQuery) -> Result<Vec<Hit>, StoreError>;
     async fn count(&self) -> Result<usize, StoreError>;
+    /// The BM25 term ids of every chunk (for document frequencies).
+    async fn sparse_terms(&self) -> Result<Vec<Vec<u32>>, StoreError>;
     /// Makes writes durable and indexes ready for search.
     async fn finish_writes(&self) -> Result<(), StoreError>;
 }

@@ -52,7 +52,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let data = TempDir::new().unwrap();
     let mut settings = Settings::for_data_dir(data.path());
     settings.kb_dir = fixture("kb");
-    settings.prompts_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+    settings.prompts_dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts"));
     settings.bind = "127.0.0.1:0".into();
     settings.database_url = options.database_url;
     if let Some(base) = options.llm {
@@ -81,12 +81,7 @@ pub struct SseEvent {
 }
 
 impl TestApp {
-    pub async fn post_raw(
-        &self,
-        path: &str,
-        body: String,
-        content_type: &str,
-    ) -> (StatusCode, Value) {
+    pub async fn post_raw(&self, path: &str, body: String, content_type: &str) -> (StatusCode, Value) {
         let response = self
             .client
             .post(format!("{}{path}", self.address))
@@ -100,8 +95,7 @@ impl TestApp {
     }
 
     pub async fn chat(&self, body: Value) -> (StatusCode, Value) {
-        self.post_raw("/v1/chat", body.to_string(), "application/json")
-            .await
+        self.post_raw("/v1/chat", body.to_string(), "application/json").await
     }
 
     /// Starts a conversation and asserts it succeeded.
@@ -145,10 +139,7 @@ impl TestApp {
         let response = request.send().await.unwrap();
         let status = response.status();
         let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 }
 

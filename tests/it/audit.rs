@@ -3,24 +3,16 @@
 
 use serde_json::json;
 use std::sync::Arc;
-use teller::audit::{
-    verify_chain, AuditStore, EventBatch, NewConversation, NewEvent, NewMessage, GENESIS_HASH,
-};
+use teller::audit::{verify_chain, AuditStore, EventBatch, NewConversation, NewEvent, NewMessage, GENESIS_HASH};
 use uuid::Uuid;
 
 /// A fresh, empty database of each available kind: a SQLite file, and a PostgreSQL schema
 /// of its own (dropped with the test's process, named uniquely).
 pub async fn databases(test: &str) -> Vec<(String, tempfile::TempDir)> {
     let dir = tempfile::TempDir::new().unwrap();
-    let mut out = vec![(
-        format!("sqlite://{}", dir.path().join("audit.db").display()),
-        dir,
-    )];
+    let mut out = vec![(format!("sqlite://{}", dir.path().join("audit.db").display()), dir)];
     match std::env::var("TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => out.push((
-            postgres_schema(&url).await,
-            tempfile::TempDir::new().unwrap(),
-        )),
+        Ok(url) if !url.is_empty() => out.push((postgres_schema(&url).await, tempfile::TempDir::new().unwrap())),
         _ => eprintln!("{test}: postgres audit store skipped (TEST_DATABASE_URL not set)"),
     }
     out
@@ -94,20 +86,12 @@ async fn appends_form_a_verifiable_chain_and_messages_read_back_in_order() {
         let store = AuditStore::connect(&url).await.unwrap();
         let conversation = Uuid::new_v4();
         for n in 1..=3 {
-            let seqs = store
-                .append(turn_batch(conversation, n == 1, n))
-                .await
-                .unwrap();
+            let seqs = store.append(turn_batch(conversation, n == 1, n)).await.unwrap();
             assert_eq!(seqs, [2 * n as i64 - 1, 2 * n as i64], "{url}");
         }
         let events = store.events(1, 100).await.unwrap();
         assert_eq!(events.len(), 6);
-        assert_eq!(
-            verify_chain(&events, 1, GENESIS_HASH.to_string())
-                .unwrap()
-                .0,
-            6
-        );
+        assert_eq!(verify_chain(&events, 1, GENESIS_HASH.to_string()).unwrap().0, 6);
         let messages = store.messages(conversation).await.unwrap();
         let contents: Vec<_> = messages.iter().map(|m| m.content.as_str()).collect();
         assert_eq!(
@@ -147,10 +131,7 @@ async fn concurrent_writers_get_contiguous_seqs_and_a_valid_chain() {
         }
         let events = store.events(1, 1_000).await.unwrap();
         assert_eq!(events.len(), 160, "{url}");
-        assert!(events
-            .iter()
-            .enumerate()
-            .all(|(i, e)| e.seq == i as i64 + 1));
+        assert!(events.iter().enumerate().all(|(i, e)| e.seq == i as i64 + 1));
         verify_chain(&events, 1, GENESIS_HASH.to_string()).unwrap();
     }
 }
@@ -159,20 +140,14 @@ async fn concurrent_writers_get_contiguous_seqs_and_a_valid_chain() {
 async fn the_event_table_rejects_updates_and_deletes() {
     for (url, _dir) in databases("append-only").await {
         let store = AuditStore::connect(&url).await.unwrap();
-        store
-            .append(turn_batch(Uuid::new_v4(), true, 1))
-            .await
-            .unwrap();
+        store.append(turn_batch(Uuid::new_v4(), true, 1)).await.unwrap();
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&url).await.unwrap();
         for statement in [
             "UPDATE audit_events SET payload = '{}' WHERE seq = 1",
             "DELETE FROM audit_events WHERE seq = 2",
         ] {
-            let err = sqlx::query(statement)
-                .execute(&pool)
-                .await
-                .expect_err(statement);
+            let err = sqlx::query(statement).execute(&pool).await.expect_err(statement);
             assert!(err.to_string().contains("append-only"), "{url}: {err}");
         }
         assert_eq!(store.events(1, 10).await.unwrap().len(), 2);

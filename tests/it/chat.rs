@@ -42,19 +42,14 @@ async fn without_a_model_answers_are_extracted_from_the_passages() {
 #[tokio::test]
 async fn questions_the_knowledge_base_cannot_answer_are_refused_with_an_offer_of_a_colleague() {
     let app = spawn_app().await;
-    let reply = app
-        .ask("do you sell travel insurance for trips abroad?")
-        .await;
+    let reply = app.ask("do you sell travel insurance for trips abroad?").await;
     assert_eq!(reply["mode"], "refusal", "{reply}");
     assert!(reply["answer"].as_str().unwrap().contains("colleague"));
     assert_eq!(reply["citations"], json!([]));
 
     let reply = app.ask("你们卖旅游保险吗？").await;
     assert_eq!(reply["mode"], "refusal", "{reply}");
-    assert!(
-        reply["answer"].as_str().unwrap().contains("转接同事"),
-        "{reply}"
-    );
+    assert!(reply["answer"].as_str().unwrap().contains("转接同事"), "{reply}");
 }
 
 #[tokio::test]
@@ -71,21 +66,21 @@ async fn asking_for_a_person_hands_over() {
 #[tokio::test]
 async fn generated_answers_use_the_templates_and_only_real_citations() {
     let standin = StandInServer::start(Script {
-        reply: "The Lantern Saver pays 1.35% a year [1], credited monthly [7].".into(),
+        reply: "Drilling the lock costs LTD 350 [1], and a new key is cut [7].".into(),
         ..Default::default()
     })
     .await;
     let app = spawn_app_with_llm(&standin).await;
-    let reply = app
-        .ask("what's the interest rate if I put money in a savings account with you")
-        .await;
+    // A document question: approved FAQ answers never reach the model.
+    let question = "I lost the key to my safe deposit box - what does it cost to have the lock drilled?";
+    let reply = app.ask(question).await;
     assert_eq!(reply["mode"], "generated", "{reply}");
     assert_eq!(
         reply["answer"],
-        "The Lantern Saver pays 1.35% a year [1], credited monthly."
+        "Drilling the lock costs LTD 350 [1], and a new key is cut."
     );
     assert_eq!(reply["citations"].as_array().unwrap().len(), 1);
-    assert_eq!(reply["citations"][0]["source_id"], "faq-basics-003");
+    assert_eq!(reply["citations"][0]["source_id"], "doc-guide");
 
     let requests = standin.recorder.requests();
     assert_eq!(requests.len(), 1);
@@ -93,21 +88,13 @@ async fn generated_answers_use_the_templates_and_only_real_citations() {
     assert_eq!(request["model"], "stand-in-model");
     assert_eq!(request["stream"], true);
     let system = request["messages"][0]["content"].as_str().unwrap();
-    assert!(
-        system.contains("Answer ONLY from the numbered passages"),
-        "{system}"
-    );
+    assert!(system.contains("Answer ONLY from the numbered passages"), "{system}");
     let user = request["messages"].as_array().unwrap().last().unwrap()["content"]
         .as_str()
         .unwrap();
-    assert!(
-        user.contains("<passage n=\"1\" source=\"faq-basics-003\""),
-        "{user}"
-    );
-    assert!(user.contains("1.35%"));
-    assert!(user.ends_with(
-        "Customer question: what's the interest rate if I put money in a savings account with you"
-    ));
+    assert!(user.contains("<passage n=\"1\" source=\"doc-guide\""), "{user}");
+    assert!(user.contains("LTD 350"));
+    assert!(user.ends_with(&format!("Customer question: {question}")));
 }
 
 #[tokio::test]
@@ -134,10 +121,7 @@ async fn streamed_deltas_add_up_to_the_done_answer() {
                 .collect();
             assert_eq!(streamed, done.data["answer"].as_str().unwrap());
             assert!(!streamed.is_empty());
-            assert_eq!(
-                events[0].data["conversation_id"],
-                done.data["conversation_id"]
-            );
+            assert_eq!(events[0].data["conversation_id"], done.data["conversation_id"]);
         }
     }
 }
@@ -154,22 +138,17 @@ async fn conversations_need_their_token() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "invalid_conversation_token");
-    let (status, body) = app.chat(json!({ "conversation_id": id, "conversation_token": "guess", "message": "and platinum?" })).await;
+    let (status, body) = app
+        .chat(json!({ "conversation_id": id, "conversation_token": "guess", "message": "and platinum?" }))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "conversation_not_found");
 
-    let second = app
-        .follow_up(&first, "ok, and for the platinum card?")
-        .await;
+    let second = app.follow_up(&first, "ok, and for the platinum card?").await;
     assert_eq!(second["conversation_id"], first["conversation_id"]);
-    assert!(
-        second["answer"].as_str().unwrap().contains("LTD 1,500"),
-        "{second}"
-    );
+    assert!(second["answer"].as_str().unwrap().contains("LTD 1,500"), "{second}");
 
-    let (status, transcript) = app
-        .get(&format!("/v1/conversations/{id}"), Some(token))
-        .await;
+    let (status, transcript) = app.get(&format!("/v1/conversations/{id}"), Some(token)).await;
     assert_eq!(status, StatusCode::OK);
     let messages = transcript["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 4);
@@ -179,19 +158,11 @@ async fn conversations_need_their_token() {
     let (status, body) = app.get(&format!("/v1/conversations/{id}"), None).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
-        (
-            StatusCode::UNAUTHORIZED,
-            Some("conversation_token_required")
-        )
+        (StatusCode::UNAUTHORIZED, Some("conversation_token_required"))
     );
-    let other = app
-        .ask("How long does delivery of a replacement card take?")
-        .await;
+    let other = app.ask("How long does delivery of a replacement card take?").await;
     let (status, _) = app
-        .get(
-            &format!("/v1/conversations/{id}"),
-            other["conversation_token"].as_str(),
-        )
+        .get(&format!("/v1/conversations/{id}"), other["conversation_token"].as_str())
         .await;
     assert_eq!(
         status,
@@ -204,15 +175,47 @@ async fn conversations_need_their_token() {
 async fn bad_input_gets_documented_error_codes() {
     let app = spawn_app().await;
     let cases = [
-        (json!({ "message": "   " }).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "message_empty"),
-        (json!({ "message": "a".repeat(2_001) }).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "message_too_long"),
+        (
+            json!({ "message": "   " }).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "message_empty",
+        ),
+        (
+            json!({ "message": "a".repeat(2_001) }).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "message_too_long",
+        ),
         ("{\"message\": ".to_string(), StatusCode::BAD_REQUEST, "invalid_json"),
-        (json!({ "message": 5 }).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
-        (json!({ "text": "hi" }).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
-        (json!({ "message": "hi", "lang": "fr" }).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
-        (json!({ "message": "hi", "conversation_id": "not-a-uuid", "conversation_token": "x" }).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
-        (json!({ "message": "hi", "conversation_id": uuid::Uuid::new_v4(), "conversation_token": "x" }).to_string(), StatusCode::NOT_FOUND, "conversation_not_found"),
-        (json!({ "message": "x".repeat(40_000) }).to_string(), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        (
+            json!({ "message": 5 }).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+        (
+            json!({ "text": "hi" }).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+        (
+            json!({ "message": "hi", "lang": "fr" }).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+        (
+            json!({ "message": "hi", "conversation_id": "not-a-uuid", "conversation_token": "x" }).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+        (
+            json!({ "message": "hi", "conversation_id": uuid::Uuid::new_v4(), "conversation_token": "x" }).to_string(),
+            StatusCode::NOT_FOUND,
+            "conversation_not_found",
+        ),
+        (
+            json!({ "message": "x".repeat(40_000) }).to_string(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
     ];
     for (body, status, code) in cases {
         for path in ["/v1/chat", "/v1/chat/stream"] {
@@ -223,24 +226,15 @@ async fn bad_input_gets_documented_error_codes() {
                 "{path} {}",
                 &body[..body.len().min(80)]
             );
-            assert!(reply["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()));
+            assert!(reply["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
         }
     }
     let (status, reply) = app
-        .post_raw(
-            "/v1/chat",
-            json!({ "message": "hi" }).to_string(),
-            "text/plain",
-        )
+        .post_raw("/v1/chat", json!({ "message": "hi" }).to_string(), "text/plain")
         .await;
     assert_eq!(
         (status, reply["error"]["code"].as_str()),
-        (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Some("unsupported_media_type")
-        )
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type"))
     );
     let (status, reply) = app.get("/v1/nothing-here", None).await;
     assert_eq!(
@@ -283,7 +277,7 @@ async fn a_model_that_does_not_answer_in_time_falls_back_within_the_deadline() {
         ..Default::default()
     });
     let reply = app
-        .ask("what's the interest rate if I put money in a savings account with you")
+        .ask("what does drilling the lock of a safe deposit box cost when the key is lost?")
         .await;
     assert_eq!(reply["mode"], "extractive", "{reply}");
 }
@@ -298,7 +292,7 @@ async fn history_given_to_the_model_is_bounded_by_its_token_budget() {
     })
     .await;
     let long =
-        "Please tell me about the savings account interest rate and how it is credited, ".repeat(4);
+        "Please tell me what happens when I lose the key of my safe deposit box and the lock is drilled, ".repeat(4);
     let mut reply = app.ask(&long).await;
     for _ in 0..4 {
         reply = app.follow_up(&reply, &long).await;
@@ -307,10 +301,7 @@ async fn history_given_to_the_model_is_bounded_by_its_token_budget() {
     let messages = last["messages"].as_array().unwrap();
     let history: Vec<_> = messages[1..messages.len() - 1].iter().collect();
     assert!(!history.is_empty(), "some history is given");
-    let history_chars: usize = history
-        .iter()
-        .map(|m| m["content"].as_str().unwrap().len())
-        .sum();
+    let history_chars: usize = history.iter().map(|m| m["content"].as_str().unwrap().len()).sum();
     // 200 tokens of English is well under 1,200 characters; four earlier questions alone
     // would be over 1,300.
     assert!(
@@ -334,8 +325,7 @@ async fn turns_beyond_the_concurrency_limit_are_shed_with_retry_after() {
     })
     .await;
     // A document question, so the (slow) model is asked rather than an approved FAQ served.
-    let question =
-        "I lost the key to my safe deposit box - what does it cost to have the lock drilled?";
+    let question = "I lost the key to my safe deposit box - what does it cost to have the lock drilled?";
     let slow = app.chat(json!({ "message": question }));
     let fast = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -391,20 +381,14 @@ async fn health_readiness_and_metrics() {
     let app = spawn_app().await;
     app.ask("What is the annual fee for the Gold card?").await;
     let (status, body) = app.get("/healthz", None).await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("ok"))
-    );
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (status, body) = app.get("/readyz", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["chunks"].as_u64().unwrap() > 0);
     let (status, body) = app.get("/metrics", None).await;
     assert_eq!(status, StatusCode::OK);
     let text = body.as_str().unwrap();
-    assert!(
-        text.contains("teller_chat_turns_total{mode=\"approved\"}"),
-        "{text}"
-    );
+    assert!(text.contains("teller_chat_turns_total{mode=\"approved\"}"), "{text}");
     assert!(text.contains("teller_stage_seconds_bucket{stage=\"retrieval\""));
     assert!(text.contains("teller_http_requests_total"));
 }

@@ -61,10 +61,7 @@ fn search_and_eval_print_json() {
         .status
         .success());
 
-    let out = teller(
-        &data,
-        &["search", "gold card annual fee", "--k", "2", "--json"],
-    );
+    let out = teller(&data, &["search", "gold card annual fee", "--k", "2", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(hits[0]["source_id"], "faq-basics-001");
@@ -104,11 +101,7 @@ fn search_and_eval_print_json() {
 fn usage_and_configuration_errors_exit_non_zero_with_a_message() {
     let data = TempDir::new().unwrap();
     let out = teller(&data, &["search"]);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "missing argument is a usage error"
-    );
+    assert_eq!(out.status.code(), Some(2), "missing argument is a usage error");
 
     let out = Command::new(env!("CARGO_BIN_EXE_teller"))
         .args(["search", "fee"])
@@ -117,11 +110,7 @@ fn usage_and_configuration_errors_exit_non_zero_with_a_message() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("TELLER_CHUNK_TOKENS"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("TELLER_CHUNK_TOKENS"), "{}", stderr(&out));
 
     let out = teller(&data, &["ingest", "--kb", "/nonexistent/kb"]);
     assert_eq!(out.status.code(), Some(1));

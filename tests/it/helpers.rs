@@ -49,9 +49,7 @@ pub struct TestIndex {
 pub async fn indexes(test: &str) -> Vec<TestIndex> {
     let mut out = Vec::new();
     let data = TempDir::new().unwrap();
-    let edge = EdgeStore::open(data.path().join("edge"), None)
-        .await
-        .unwrap();
+    let edge = EdgeStore::open(data.path().join("edge"), None).await.unwrap();
     out.push(TestIndex {
         index: Index::new(Arc::new(edge), None),
         backend: "qdrant-edge",
@@ -60,9 +58,7 @@ pub async fn indexes(test: &str) -> Vec<TestIndex> {
     match std::env::var("QDRANT_URL") {
         Ok(url) if !url.is_empty() => {
             let collection = format!("teller-test-{test}-{}", uuid::Uuid::new_v4().simple());
-            let server = ServerStore::connect(&url, None, &collection, None)
-                .await
-                .unwrap();
+            let server = ServerStore::connect(&url, None, &collection, None).await.unwrap();
             out.push(TestIndex {
                 index: Index::new(Arc::new(server) as Arc<dyn VectorStore>, None),
                 backend: "qdrant-server",

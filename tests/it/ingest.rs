@@ -22,28 +22,18 @@ async fn ingest_is_incremental_add_change_remove_prune() {
         assert!(first.errors.is_empty());
         let chunks = t.index.store.count().await.unwrap();
         assert_eq!(first.chunks_written, chunks, "{}", t.backend);
-        assert!(
-            chunks > 8,
-            "the long guide section must be split ({chunks} chunks)"
-        );
+        assert!(chunks > 8, "the long guide section must be split ({chunks} chunks)");
 
         // Unchanged: nothing is written.
         let again = ingest_dir(&t.index, kb.path(), false).await;
         assert_eq!(
-            (
-                again.added,
-                again.updated,
-                again.unchanged,
-                again.chunks_written
-            ),
+            (again.added, again.updated, again.unchanged, again.chunks_written),
             (0, 0, 8, 0)
         );
 
         // Changed FAQ answer: replaced, and the old text is gone.
         let faq = kb.path().join("faq/basics.yaml");
-        let text = std::fs::read_to_string(&faq)
-            .unwrap()
-            .replace("LTD 480", "LTD 520");
+        let text = std::fs::read_to_string(&faq).unwrap().replace("LTD 480", "LTD 520");
         std::fs::write(&faq, text).unwrap();
         let changed = ingest_dir(&t.index, kb.path(), false).await;
         assert_eq!(
@@ -52,11 +42,7 @@ async fn ingest_is_incremental_add_change_remove_prune() {
             "{}",
             t.backend
         );
-        let hits = t
-            .index
-            .search("gold card annual fee", &opts(1))
-            .await
-            .unwrap();
+        let hits = t.index.search("gold card annual fee", &opts(1)).await.unwrap();
         assert_eq!(hits[0].chunk.source_id, "faq-basics-001");
         assert!(hits[0].chunk.text.contains("LTD 520") && !hits[0].chunk.text.contains("LTD 480"));
 
@@ -104,11 +90,7 @@ async fn malformed_files_are_reported_and_good_files_still_ingested() {
         named.sort();
         assert_eq!(named, ["broken.yaml", "no-front-matter.md"]);
         assert!(summary.errors.iter().all(|e| !e.message.is_empty()));
-        let hits = t
-            .index
-            .search("order a cheque book", &opts(3))
-            .await
-            .unwrap();
+        let hits = t.index.search("order a cheque book", &opts(3)).await.unwrap();
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].chunk.source_id, "faq-good-001");
     }

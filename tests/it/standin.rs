@@ -116,27 +116,22 @@ fn chunk(model: &str, content: Option<&str>, usage: Option<(usize, usize)>) -> s
     value
 }
 
-async fn completions(
-    State(state): State<StandIn>,
-    Json(body): Json<serde_json::Value>,
-) -> Response {
+async fn completions(State(state): State<StandIn>, Json(body): Json<serde_json::Value>) -> Response {
     state.recorder.requests.lock().unwrap().push(body.clone());
     let script = state.script.lock().unwrap().clone();
     if let Some(status) = script.fail_status {
         let status = axum::http::StatusCode::from_u16(status).unwrap();
-        return (status, Json(serde_json::json!({ "error": { "message": "stand-in failure", "type": "server_error" } }))).into_response();
+        return (
+            status,
+            Json(serde_json::json!({ "error": { "message": "stand-in failure", "type": "server_error" } })),
+        )
+            .into_response();
     }
     let model = body["model"].as_str().unwrap_or("stand-in").to_string();
-    let prompt_chars: usize = body["messages"].as_array().map_or(0, |m| {
-        m.iter()
-            .map(|m| m["content"].as_str().map_or(0, str::len))
-            .sum()
-    });
-    let tokens: Vec<String> = script
-        .reply
-        .split_inclusive(' ')
-        .map(str::to_string)
-        .collect();
+    let prompt_chars: usize = body["messages"]
+        .as_array()
+        .map_or(0, |m| m.iter().map(|m| m["content"].as_str().map_or(0, str::len)).sum());
+    let tokens: Vec<String> = script.reply.split_inclusive(' ').map(str::to_string).collect();
     let sent = state.recorder.tokens_sent.clone();
     let stream = async_stream(move |tx| async move {
         tokio::time::sleep(script.first_token_delay).await;
@@ -155,10 +150,7 @@ async fn completions(
             sent.fetch_add(1, Ordering::SeqCst);
         }
         let _ = tx
-            .send(
-                Event::default()
-                    .data(chunk(&model, None, Some((prompt_chars / 4, count))).to_string()),
-            )
+            .send(Event::default().data(chunk(&model, None, Some((prompt_chars / 4, count))).to_string()))
             .await;
         let _ = tx.send(Event::default().data("[DONE]")).await;
     });
@@ -172,8 +164,5 @@ where
 {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     tokio::spawn(producer(tx));
-    futures::stream::unfold(
-        rx,
-        |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
-    )
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) })
 }
