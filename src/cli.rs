@@ -1,5 +1,6 @@
 //! The `teller` command line: one binary, one subcommand per job.
 
+use crate::audit::{AuditStore, Checkpoint, ExportFormat, Role};
 use crate::config::Settings;
 use crate::eval::{evaluate_retrieval, load_questions};
 use crate::knowledge::{ingest, Chunker, IngestOptions};
@@ -55,6 +56,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The audit log: verify, checkpoint, export.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Staff API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Measure retrieval on labelled questions (see design.md §Evaluation).
     Eval {
         #[arg(long)]
@@ -71,6 +82,46 @@ pub enum Command {
         details: bool,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; exit 0 when intact, 1 naming the first bad event.
+    Verify {
+        /// A checkpoint (SEQ:HASH from `teller audit checkpoint`) the log must still contain.
+        #[arg(long)]
+        from_checkpoint: Option<Checkpoint>,
+    },
+    /// Print the latest SEQ:HASH, to keep outside the database.
+    Checkpoint,
+    /// Write the events of a period (from inclusive, to exclusive; YYYY-MM-DD or RFC 3339).
+    Export {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// File to write (default: standard output).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once and only its hash is stored.
+    Create {
+        #[arg(long, value_enum)]
+        role: Role,
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke a token by name.
+    Revoke {
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -144,6 +195,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         section
                     );
                     println!("   {}", snippet(hit.chunk.body(), 200));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command } => run_audit(&settings, command).await,
+        Command::Token { command } => {
+            let audit = open_audit(&settings).await?;
+            match command {
+                TokenCommand::Create { role, name } => {
+                    let token = audit.create_token(&name, role).await?;
+                    eprintln!("token {name:?} ({}) created; it is shown only now:", role.as_str());
+                    println!("{token}");
+                }
+                TokenCommand::Revoke { name } => {
+                    if !audit.revoke_token(&name).await? {
+                        eprintln!("error: no active token named {name:?}");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    println!("token {name:?} revoked");
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -225,6 +295,88 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn open_audit(settings: &Settings) -> anyhow::Result<AuditStore> {
+    let url = crate::startup::database_url(settings)?;
+    AuditStore::connect(&url).await.context("cannot open the audit store")
+}
+
+/// A date (`2026-11-01`) means its midnight UTC; anything else must be RFC 3339.
+pub fn timestamp(value: &str) -> anyhow::Result<String> {
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+        return Ok(midnight.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    }
+    let parsed = chrono::DateTime::parse_from_rfc3339(value)
+        .with_context(|| format!("{value:?} is neither YYYY-MM-DD nor an RFC 3339 time"))?;
+    Ok(parsed
+        .with_timezone(&chrono::Utc)
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+async fn run_audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<ExitCode> {
+    let audit = open_audit(settings).await?;
+    match command {
+        AuditCommand::Verify { from_checkpoint } => {
+            let report = match &from_checkpoint {
+                Some(checkpoint) => audit.verify_from_checkpoint(checkpoint).await?,
+                None => audit.verify().await?,
+            };
+            audit
+                .record_staff_action(
+                    "operator",
+                    "audit_verified",
+                    serde_json::json!({ "ok": report.error.is_none(), "events": report.events }),
+                )
+                .await?;
+            match (&report.error, report.first_bad_seq) {
+                (Some(error), Some(seq)) => {
+                    eprintln!("audit log NOT intact: first bad event seq {seq}: {error}");
+                    Ok(ExitCode::FAILURE)
+                }
+                _ => {
+                    let head = report.head.map(|h| h.to_string()).unwrap_or_else(|| "empty".into());
+                    println!("audit log intact: {} events, head {head}", report.events);
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
+        AuditCommand::Checkpoint => {
+            match audit.checkpoint().await? {
+                Some(checkpoint) => println!("{checkpoint}"),
+                None => println!("0:{}", crate::audit::GENESIS_HASH),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Export {
+            from,
+            to,
+            format,
+            output,
+        } => {
+            let (from, to) = (timestamp(&from)?, timestamp(&to)?);
+            let count = match &output {
+                Some(path) => {
+                    let file =
+                        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+                    audit
+                        .export(&from, &to, format, &mut std::io::BufWriter::new(file))
+                        .await?
+                }
+                None => audit.export(&from, &to, format, &mut std::io::stdout()).await?,
+            };
+            audit
+                .record_staff_action(
+                    "operator",
+                    "audit_exported",
+                    serde_json::json!({ "from": from, "to": to, "format": format, "events": count }),
+                )
+                .await?;
+            eprintln!("exported {count} events");
             Ok(ExitCode::SUCCESS)
         }
     }

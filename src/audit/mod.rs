@@ -5,9 +5,11 @@
 //! derived rows in one transaction; a reply is sent only after that commit.
 
 pub mod chain;
+mod ops;
 mod store;
 
 pub use chain::{event_hash, verify_chain, ChainBreak, GENESIS_HASH};
+pub use ops::{Checkpoint, ConversationQuery, ConversationSummary, ExportFormat, Role, Staff, Verification};
 pub use store::{
     AuditError, AuditStore, DbKind, EventBatch, NewConversation, NewEvent, NewMessage, StoredEvent, StoredMessage,
 };

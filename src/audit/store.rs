@@ -139,6 +139,10 @@ impl AuditStore {
         self.kind
     }
 
+    pub(super) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// Round trip to the database, for readiness checks.
     pub async fn ping(&self) -> Result<(), AuditError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

@@ -22,6 +22,12 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("a conversation token is required (Authorization: Bearer <conversation_token>)")]
     TokenRequired,
+    #[error("a staff token is required (Authorization: Bearer <token>)")]
+    StaffTokenRequired,
+    #[error("the staff token is not valid or has been revoked")]
+    InvalidStaffToken,
+    #[error("this token's role may not use this endpoint")]
+    Forbidden,
     #[error("no such route")]
     NotFound,
     #[error("the service is busy; please retry shortly")]
@@ -49,7 +55,10 @@ impl ApiError {
             ApiError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TokenRequired => StatusCode::UNAUTHORIZED,
+            ApiError::TokenRequired | ApiError::StaffTokenRequired | ApiError::InvalidStaffToken => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout => StatusCode::GATEWAY_TIMEOUT,
@@ -65,6 +74,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::TokenRequired => "conversation_token_required",
+            ApiError::StaffTokenRequired => "staff_token_required",
+            ApiError::InvalidStaffToken => "invalid_staff_token",
+            ApiError::Forbidden => "forbidden",
             ApiError::NotFound => "not_found",
             ApiError::Overloaded => "overloaded",
             ApiError::Timeout => "deadline_exceeded",

@@ -1,6 +1,7 @@
 //! HTTP: routers, layers and the shared state. Handlers are thin; the work happens in
 //! [`crate::chat::Pipeline`].
 
+pub mod audit;
 pub mod chat;
 pub mod error;
 pub mod health;
@@ -63,6 +64,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/v1/conversations/{id}", get(chat::conversation));
     Router::new()
         .merge(chat)
+        .merge(audit::router())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

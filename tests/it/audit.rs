@@ -153,3 +153,173 @@ async fn the_event_table_rejects_updates_and_deletes() {
         assert_eq!(store.events(1, 10).await.unwrap().len(), 2);
     }
 }
+
+/// Runs SQL as the database owner would, bypassing the append-only triggers (what an
+/// attacker with owner rights could do, and what verify must catch).
+async fn tamper(url: &str, statements: &[&str]) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    // One connection, so temporary tables live across the statements.
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    let (disable, enable): (Vec<&str>, Vec<&str>) = if url.starts_with("sqlite") {
+        (
+            vec![
+                "DROP TRIGGER audit_events_no_update",
+                "DROP TRIGGER audit_events_no_delete",
+            ],
+            vec![],
+        )
+    } else {
+        (
+            vec!["ALTER TABLE audit_events DISABLE TRIGGER USER"],
+            vec!["ALTER TABLE audit_events ENABLE TRIGGER USER"],
+        )
+    };
+    for s in disable.iter().chain(statements).chain(enable.iter()) {
+        sqlx::query(s)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+}
+
+async fn store_with_turns(url: &str, turns: usize) -> AuditStore {
+    let store = AuditStore::connect(url).await.unwrap();
+    let conversation = Uuid::new_v4();
+    for n in 1..=turns {
+        store.append(turn_batch(conversation, n == 1, n)).await.unwrap();
+    }
+    store
+}
+
+#[tokio::test]
+async fn every_kind_of_tampering_is_detected_at_the_first_bad_event() {
+    let cases: [(&str, &[&str], i64); 4] = [
+        ("update", &["UPDATE audit_events SET payload = '{\"answer\":\"changed\"}' WHERE seq = 4"], 4),
+        ("delete", &["DELETE FROM messages WHERE event_seq = 3", "DELETE FROM audit_events WHERE seq = 3"], 3),
+        // Two events swap places (every column but seq, which rows keep).
+        ("reorder", &[
+            "CREATE TEMP TABLE swapped AS SELECT * FROM audit_events WHERE seq IN (5, 6)",
+            "UPDATE audit_events SET actor = (SELECT actor FROM swapped WHERE seq = 6), kind = (SELECT kind FROM swapped WHERE seq = 6), payload = (SELECT payload FROM swapped WHERE seq = 6), prev_hash = (SELECT prev_hash FROM swapped WHERE seq = 6), hash = (SELECT hash FROM swapped WHERE seq = 6) WHERE seq = 5",
+            "UPDATE audit_events SET actor = (SELECT actor FROM swapped WHERE seq = 5), kind = (SELECT kind FROM swapped WHERE seq = 5), payload = (SELECT payload FROM swapped WHERE seq = 5), prev_hash = (SELECT prev_hash FROM swapped WHERE seq = 5), hash = (SELECT hash FROM swapped WHERE seq = 5) WHERE seq = 6",
+        ], 5),
+        ("insert", &["INSERT INTO audit_events (seq, occurred_at, actor, kind, conversation_id, payload, prev_hash, hash) VALUES (7, '2026-01-01T00:00:00Z', 'x', 'answer', NULL, '{}', 'ab', 'cd')"], 7),
+    ];
+    for (name, statements, bad_seq) in cases {
+        for (url, _dir) in databases(&format!("tamper-{name}")).await {
+            let store = store_with_turns(&url, 3).await;
+            assert_eq!(store.verify().await.unwrap().error, None);
+            tamper(&url, statements).await;
+            let report = store.verify().await.unwrap();
+            assert_eq!(report.first_bad_seq, Some(bad_seq), "{name} on {url}: {report:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn truncating_the_tail_is_caught_by_a_checkpoint() {
+    for (url, _dir) in databases("truncate").await {
+        let store = store_with_turns(&url, 3).await;
+        let checkpoint = store.checkpoint().await.unwrap().unwrap();
+        assert_eq!(checkpoint.seq, 6);
+        assert_eq!(
+            checkpoint.to_string().parse::<teller::audit::Checkpoint>().unwrap(),
+            checkpoint
+        );
+        tamper(
+            &url,
+            &[
+                "DELETE FROM messages WHERE event_seq >= 5",
+                "DELETE FROM audit_events WHERE seq >= 5",
+            ],
+        )
+        .await;
+        // The shortened chain is internally consistent...
+        assert_eq!(store.verify().await.unwrap().error, None);
+        // ...but not with the checkpoint kept outside the database.
+        let report = store.verify_from_checkpoint(&checkpoint).await.unwrap();
+        assert_eq!(report.first_bad_seq, Some(5), "{report:?}");
+    }
+}
+
+#[tokio::test]
+async fn exports_stream_every_event_of_the_period_as_jsonl_or_csv() {
+    for (url, _dir) in databases("export").await {
+        let store = store_with_turns(&url, 3).await;
+        let (from, to) = ("2000-01-01T00:00:00.000000Z", "2999-01-01T00:00:00.000000Z");
+        let mut jsonl = Vec::new();
+        assert_eq!(
+            store
+                .export(from, to, teller::audit::ExportFormat::Jsonl, &mut jsonl)
+                .await
+                .unwrap(),
+            6
+        );
+        let lines: Vec<serde_json::Value> = String::from_utf8(jsonl)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 6);
+        assert_eq!(lines[1]["payload"]["answer"], "answer 1");
+        let mut csv = Vec::new();
+        store
+            .export(from, to, teller::audit::ExportFormat::Csv, &mut csv)
+            .await
+            .unwrap();
+        let mut reader = csv::Reader::from_reader(csv.as_slice());
+        assert_eq!(
+            reader.headers().unwrap().iter().collect::<Vec<_>>(),
+            [
+                "seq",
+                "occurred_at",
+                "actor",
+                "kind",
+                "conversation_id",
+                "payload",
+                "prev_hash",
+                "hash"
+            ]
+        );
+        assert_eq!(reader.records().count(), 6);
+        let mut none = Vec::new();
+        assert_eq!(
+            store
+                .export(
+                    "2999-01-01T00:00:00Z",
+                    "2999-02-01T00:00:00Z",
+                    teller::audit::ExportFormat::Jsonl,
+                    &mut none
+                )
+                .await
+                .unwrap(),
+            0
+        );
+    }
+}
+
+#[tokio::test]
+async fn staff_tokens_authenticate_until_revoked() {
+    for (url, _dir) in databases("tokens").await {
+        let store = AuditStore::connect(&url).await.unwrap();
+        let token = store
+            .create_token("alice", teller::audit::Role::Compliance)
+            .await
+            .unwrap();
+        let staff = store.authenticate(&token).await.unwrap().unwrap();
+        assert_eq!(
+            (staff.name.as_str(), staff.role),
+            ("alice", teller::audit::Role::Compliance)
+        );
+        assert!(
+            store.create_token("alice", teller::audit::Role::Agent).await.is_err(),
+            "names are unique"
+        );
+        assert!(store.authenticate("tlr_guess").await.unwrap().is_none());
+        assert!(store.revoke_token("alice").await.unwrap());
+        assert!(store.authenticate(&token).await.unwrap().is_none());
+        assert!(!store.revoke_token("alice").await.unwrap());
+        let kinds: Vec<String> = store.events(1, 10).await.unwrap().into_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["token_created", "token_revoked"]);
+    }
+}

@@ -5,6 +5,8 @@ mod app;
 mod audit;
 mod chat;
 mod cli;
+mod compliance;
+mod embed;
 mod helpers;
 mod ingest;
 mod retrieval;

@@ -44,6 +44,8 @@ impl Default for Script {
 pub struct Recorder {
     pub requests: Arc<Mutex<Vec<serde_json::Value>>>,
     pub tokens_sent: Arc<AtomicUsize>,
+    /// Embedding requests still to fail with HTTP 500 before answering.
+    pub embedding_failures: Arc<AtomicUsize>,
 }
 
 impl Recorder {
@@ -83,6 +85,7 @@ impl StandInServer {
         };
         let app = Router::new()
             .route("/v1/chat/completions", post(completions))
+            .route("/v1/embeddings", post(embeddings))
             .with_state(state);
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -97,6 +100,67 @@ impl StandInServer {
     pub fn set_script(&self, script: Script) {
         *self.script.lock().unwrap() = script;
     }
+}
+
+/// Dimension of the stand-in's embeddings.
+pub const EMBEDDING_DIM: usize = 64;
+
+/// A deterministic bag-of-words embedding: each lower-cased word (or Han character)
+/// adds to one of `EMBEDDING_DIM` buckets; the vector is L2-normalised. Texts sharing
+/// words point the same way, which is all a retrieval test needs from a dense model.
+pub fn embed(text: &str, dim: usize) -> Vec<f32> {
+    let mut v = vec![0f32; dim];
+    let lower = text.to_lowercase();
+    let words = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .flat_map(|w| {
+            if w.chars().any(|c| c as u32 >= 0x4E00) {
+                w.chars().map(String::from).collect()
+            } else {
+                vec![w.to_string()]
+            }
+        })
+        .filter(|w| w.len() > 2 || w.chars().any(|c| c as u32 >= 0x4E00));
+    for word in words {
+        let h = word.bytes().fold(1469598103934665603u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(1099511628211)
+        });
+        v[(h % dim as u64) as usize] += 1.0;
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+    v.iter_mut().for_each(|x| *x /= norm);
+    v
+}
+
+async fn embeddings(State(state): State<StandIn>, Json(body): Json<serde_json::Value>) -> Response {
+    state.recorder.requests.lock().unwrap().push(body.clone());
+    let failures = &state.recorder.embedding_failures;
+    if failures.load(Ordering::SeqCst) > 0 {
+        failures.fetch_sub(1, Ordering::SeqCst);
+        let error = serde_json::json!({ "error": { "message": "overloaded", "type": "server_error" } });
+        return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, Json(error)).into_response();
+    }
+    let inputs: Vec<String> = match &body["input"] {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+        _ => vec![],
+    };
+    // A model called "wrong-dim" answers with the wrong dimension.
+    let dim = if body["model"] == "wrong-dim" {
+        EMBEDDING_DIM / 2
+    } else {
+        EMBEDDING_DIM
+    };
+    let data: Vec<_> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, text)| serde_json::json!({ "object": "embedding", "index": i, "embedding": embed(text, dim) }))
+        .collect();
+    Json(serde_json::json!({
+        "object": "list", "data": data, "model": body["model"],
+        "usage": { "prompt_tokens": 1, "total_tokens": 1 },
+    }))
+    .into_response()
 }
 
 fn chunk(model: &str, content: Option<&str>, usage: Option<(usize, usize)>) -> serde_json::Value {
