@@ -95,6 +95,24 @@ pub enum AuditCommand {
     },
     /// Print the latest SEQ:HASH, to keep outside the database.
     Checkpoint,
+    /// Retention: erase conversation content older than DATE (legal holds excepted);
+    /// hashes stay, so the chain still verifies.
+    Purge {
+        #[arg(long)]
+        before: String,
+    },
+    /// Place a legal hold on a conversation (purges skip it).
+    Hold {
+        #[arg(long)]
+        conversation: uuid::Uuid,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Release a legal hold.
+    Release {
+        #[arg(long)]
+        conversation: uuid::Uuid,
+    },
     /// Write the events of a period (from inclusive, to exclusive; YYYY-MM-DD or RFC 3339).
     Export {
         #[arg(long)]
@@ -344,6 +362,27 @@ async fn run_audit(settings: &Settings, command: AuditCommand) -> anyhow::Result
                     Ok(ExitCode::SUCCESS)
                 }
             }
+        }
+        AuditCommand::Purge { before } => {
+            let report = audit.purge(&timestamp(&before)?, "operator").await?;
+            println!(
+                "purged content before {}: {} events erased, {} messages deleted ({} conversations on legal hold kept)",
+                report.before, report.events_erased, report.messages_deleted, report.conversations_held
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Hold { conversation, reason } => {
+            audit.hold(&conversation.to_string(), &reason, "operator").await?;
+            println!("conversation {conversation} is on legal hold");
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Release { conversation } => {
+            if !audit.release_hold(&conversation.to_string(), "operator").await? {
+                eprintln!("error: conversation {conversation} is not on legal hold");
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("legal hold on {conversation} released");
+            Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Checkpoint => {
             match audit.checkpoint().await? {

@@ -9,7 +9,8 @@ CREATE TABLE audit_events (
     actor           TEXT   NOT NULL,
     kind            TEXT   NOT NULL,
     conversation_id TEXT,
-    payload         TEXT   NOT NULL,
+    payload         TEXT,
+    payload_hash    TEXT   NOT NULL,
     prev_hash       TEXT   NOT NULL,
     hash            TEXT   NOT NULL
 );
@@ -38,10 +39,20 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_conversation ON messages (conversation_id, turn);
 
--- The application never changes or removes an event; neither may anyone else without
--- disabling this trigger, which itself needs the table owner and shows in the logs.
+-- The application never changes or removes an event. The one exception is retention:
+-- a purge may erase an old event's payload (set it to NULL) and nothing else. The chain
+-- hashes each payload's SHA-256 (payload_hash), which stays, so a purged log still
+-- verifies and no content can be altered, only erased in the open.
 CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'UPDATE'
+       AND NEW.payload IS NULL
+       AND NEW.seq = OLD.seq AND NEW.occurred_at = OLD.occurred_at AND NEW.actor = OLD.actor
+       AND NEW.kind = OLD.kind AND NEW.conversation_id IS NOT DISTINCT FROM OLD.conversation_id
+       AND NEW.payload_hash = OLD.payload_hash AND NEW.prev_hash = OLD.prev_hash AND NEW.hash = OLD.hash
+    THEN
+        RETURN NEW;
+    END IF;
     RAISE EXCEPTION 'audit_events is append-only (% rejected)', TG_OP;
 END;
 $$;
@@ -51,3 +62,10 @@ CREATE TRIGGER audit_events_no_update_delete
 CREATE TRIGGER audit_events_no_truncate
     BEFORE TRUNCATE ON audit_events
     FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
+
+-- Conversations under legal hold are never purged.
+CREATE TABLE legal_holds (
+    conversation_id TEXT PRIMARY KEY,
+    reason          TEXT NOT NULL,
+    created_at      TEXT NOT NULL
+);

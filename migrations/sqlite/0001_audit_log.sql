@@ -6,7 +6,8 @@ CREATE TABLE audit_events (
     actor           TEXT    NOT NULL,
     kind            TEXT    NOT NULL,
     conversation_id TEXT,
-    payload         TEXT    NOT NULL,
+    payload         TEXT,
+    payload_hash    TEXT    NOT NULL,
     prev_hash       TEXT    NOT NULL,
     hash            TEXT    NOT NULL
 );
@@ -35,7 +36,15 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_conversation ON messages (conversation_id, turn);
 
+-- Only a retention purge may touch an event: erase its payload and nothing else (see the
+-- PostgreSQL migration for the reasoning).
 CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+WHEN NOT (
+    NEW.payload IS NULL
+    AND NEW.seq = OLD.seq AND NEW.occurred_at = OLD.occurred_at AND NEW.actor = OLD.actor
+    AND NEW.kind = OLD.kind AND NEW.conversation_id IS OLD.conversation_id
+    AND NEW.payload_hash = OLD.payload_hash AND NEW.prev_hash = OLD.prev_hash AND NEW.hash = OLD.hash
+)
 BEGIN
     SELECT RAISE(ABORT, 'audit_events is append-only (UPDATE rejected)');
 END;
@@ -43,3 +52,9 @@ CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
 BEGIN
     SELECT RAISE(ABORT, 'audit_events is append-only (DELETE rejected)');
 END;
+
+CREATE TABLE legal_holds (
+    conversation_id TEXT PRIMARY KEY,
+    reason          TEXT NOT NULL,
+    created_at      TEXT NOT NULL
+);

@@ -1,6 +1,8 @@
-//! The hash chain: each event's hash is SHA-256 over the previous hash and the event's
-//! canonical JSON (RFC 8785), so changing, removing, inserting or reordering any event
-//! breaks every hash after it.
+//! The hash chain: each event's hash is SHA-256 over the previous hash, the event's
+//! canonical header and the SHA-256 of its canonical JSON payload (RFC 8785), so
+//! changing, removing, inserting or reordering any event breaks every hash after it.
+//! Hashing the payload's digest rather than the payload lets a retention purge erase old
+//! content while the chain still verifies.
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -8,7 +10,12 @@ use sha2::{Digest, Sha256};
 /// `prev_hash` of the first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Hash of one event. `payload` is the canonical JSON text stored with the event.
+/// SHA-256 of a canonical payload text.
+pub fn payload_hash(payload: &str) -> String {
+    hex::encode(Sha256::digest(payload.as_bytes()))
+}
+
+/// Hash of one event, chained to `prev_hash`.
 pub fn event_hash(
     prev_hash: &str,
     seq: i64,
@@ -16,7 +23,7 @@ pub fn event_hash(
     actor: &str,
     kind: &str,
     conversation_id: Option<&str>,
-    payload: &str,
+    payload_hash: &str,
 ) -> String {
     let header = json!({
         "seq": seq,
@@ -31,7 +38,7 @@ pub fn event_hash(
     hasher.update(b"\n");
     hasher.update(header.as_bytes());
     hasher.update(b"\n");
-    hasher.update(payload.as_bytes());
+    hasher.update(payload_hash.as_bytes());
     hex::encode(hasher.finalize())
 }
 
@@ -70,6 +77,14 @@ pub fn verify_chain<'a>(
                 reason: "prev_hash does not match the previous event's hash".into(),
             });
         }
+        if let Some(payload) = &event.payload {
+            if payload_hash(payload) != event.payload_hash {
+                return Err(ChainBreak {
+                    seq: event.seq,
+                    reason: "payload does not match its hash (event altered)".into(),
+                });
+            }
+        }
         let recomputed = event_hash(
             &event.prev_hash,
             event.seq,
@@ -77,7 +92,7 @@ pub fn verify_chain<'a>(
             &event.actor,
             &event.kind,
             event.conversation_id.as_deref(),
-            &event.payload,
+            &event.payload_hash,
         );
         if recomputed != event.hash {
             return Err(ChainBreak {

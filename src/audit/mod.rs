@@ -9,7 +9,9 @@ mod ops;
 mod store;
 
 pub use chain::{event_hash, verify_chain, ChainBreak, GENESIS_HASH};
-pub use ops::{Checkpoint, ConversationQuery, ConversationSummary, ExportFormat, Role, Staff, Verification};
+pub use ops::{
+    Checkpoint, ConversationQuery, ConversationSummary, ExportFormat, PurgeReport, Role, Staff, Verification,
+};
 pub use store::{
     AuditError, AuditStore, DbKind, EventBatch, NewConversation, NewEvent, NewMessage, StoredEvent, StoredMessage,
 };

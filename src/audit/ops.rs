@@ -2,13 +2,26 @@
 //! period, search and read conversations; and the staff tokens that guard those reads.
 
 use super::chain::{verify_chain, ChainBreak, GENESIS_HASH};
-use super::store::{AuditError, AuditStore, EventBatch, NewEvent, StoredEvent};
+use super::store::{AuditError, AuditStore, EventBatch, NewEvent, StoredEvent, EVENT_COLUMNS};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use std::fmt;
 use std::io::Write;
 use std::str::FromStr;
+
+/// Columns of a CSV export.
+const EXPORT_COLUMNS: [&str; 9] = [
+    "seq",
+    "occurred_at",
+    "actor",
+    "kind",
+    "conversation_id",
+    "payload",
+    "payload_hash",
+    "prev_hash",
+    "hash",
+];
 
 /// Events read per page while walking the log: bounds memory for any log size.
 const PAGE: i64 = 5_000;
@@ -97,6 +110,15 @@ pub struct ConversationSummary {
     pub handoff_reason: Option<String>,
 }
 
+/// What a retention purge did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PurgeReport {
+    pub before: String,
+    pub events_erased: u64,
+    pub messages_deleted: u64,
+    pub conversations_held: i64,
+}
+
 /// Filters of the conversation search (all optional).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ConversationQuery {
@@ -118,8 +140,8 @@ fn event_json(e: &StoredEvent) -> serde_json::Value {
     serde_json::json!({
         "seq": e.seq, "occurred_at": e.occurred_at, "actor": e.actor, "kind": e.kind,
         "conversation_id": e.conversation_id,
-        "payload": serde_json::from_str::<serde_json::Value>(&e.payload).unwrap_or(serde_json::Value::Null),
-        "prev_hash": e.prev_hash, "hash": e.hash,
+        "payload": e.payload.as_deref().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok()),
+        "payload_hash": e.payload_hash, "prev_hash": e.prev_hash, "hash": e.hash,
     })
 }
 
@@ -213,59 +235,43 @@ impl AuditStore {
         format: ExportFormat,
         after_seq: i64,
     ) -> anyhow::Result<Option<(Vec<u8>, i64, u64)>> {
-        let rows = sqlx::query(
-            "SELECT seq, occurred_at, actor, kind, conversation_id, payload, prev_hash, hash FROM audit_events \
-             WHERE seq > $1 AND occurred_at >= $2 AND occurred_at < $3 ORDER BY seq LIMIT $4",
-        )
-        .bind(after_seq)
-        .bind(from)
-        .bind(to)
-        .bind(PAGE)
-        .fetch_all(self.pool())
-        .await?;
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq > $1 AND occurred_at >= $2 AND occurred_at < $3 ORDER BY seq LIMIT $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after_seq)
+            .bind(from)
+            .bind(to)
+            .bind(PAGE)
+            .fetch_all(self.pool())
+            .await?;
         if rows.is_empty() {
             return Ok(None);
         }
         let mut out = Vec::new();
         let mut csv = (format == ExportFormat::Csv).then(|| csv::Writer::from_writer(Vec::new()));
         if let (Some(w), 0) = (csv.as_mut(), after_seq) {
-            w.write_record([
-                "seq",
-                "occurred_at",
-                "actor",
-                "kind",
-                "conversation_id",
-                "payload",
-                "prev_hash",
-                "hash",
-            ])?;
+            w.write_record(EXPORT_COLUMNS)?;
         }
         let mut last = after_seq;
         let mut count = 0;
         for r in rows {
-            let e = StoredEvent {
-                seq: r.try_get(0)?,
-                occurred_at: r.try_get(1)?,
-                actor: r.try_get(2)?,
-                kind: r.try_get(3)?,
-                conversation_id: r.try_get(4)?,
-                payload: r.try_get(5)?,
-                prev_hash: r.try_get(6)?,
-                hash: r.try_get(7)?,
-            };
+            let e = StoredEvent::from_row(&r)?;
             last = e.seq;
             count += 1;
             match csv.as_mut() {
                 Some(w) => {
                     let seq = e.seq.to_string();
                     let conversation = e.conversation_id.as_deref().unwrap_or("");
+                    let payload = e.payload.as_deref().unwrap_or("");
                     w.write_record([
                         seq.as_str(),
                         &e.occurred_at,
                         &e.actor,
                         &e.kind,
                         conversation,
-                        &e.payload,
+                        payload,
+                        &e.payload_hash,
                         &e.prev_hash,
                         &e.hash,
                     ])?;
@@ -307,6 +313,90 @@ impl AuditStore {
         }
         out.flush()?;
         Ok(total)
+    }
+
+    /// Retention: erases conversation content that occurred before `before` (RFC 3339
+    /// UTC), except conversations under legal hold. Event payloads are set to NULL —
+    /// their hashes stay, so the chain still verifies — and message rows are deleted.
+    /// The purge is itself an event, written in the same transaction.
+    pub async fn purge(&self, before: &str, actor: &str) -> Result<PurgeReport, AuditError> {
+        let (_local, mut tx) = self.begin_append().await?;
+        let erased = sqlx::query(
+            "UPDATE audit_events SET payload = NULL WHERE occurred_at < $1 AND payload IS NOT NULL \
+             AND conversation_id IS NOT NULL AND conversation_id NOT IN (SELECT conversation_id FROM legal_holds)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let deleted = sqlx::query(
+            "DELETE FROM messages WHERE created_at < $1 AND conversation_id NOT IN (SELECT conversation_id FROM legal_holds)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let held: i64 = sqlx::query("SELECT COUNT(*) FROM legal_holds")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let report = PurgeReport {
+            before: before.to_string(),
+            events_erased: erased,
+            messages_deleted: deleted,
+            conversations_held: held,
+        };
+        let event = NewEvent {
+            actor: actor.to_string(),
+            kind: "retention_purged".into(),
+            conversation_id: None,
+            payload: serde_json::to_value(&report).expect("reports serialise"),
+        };
+        self.write_batch(
+            &mut tx,
+            EventBatch {
+                events: vec![event],
+                ..Default::default()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// Puts a conversation under legal hold: purges skip it until the hold is released.
+    pub async fn hold(&self, conversation_id: &str, reason: &str, actor: &str) -> Result<(), AuditError> {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        sqlx::query("INSERT INTO legal_holds (conversation_id, reason, created_at) VALUES ($1, $2, $3)")
+            .bind(conversation_id)
+            .bind(reason)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        self.record_staff_action(
+            actor,
+            "legal_hold_placed",
+            serde_json::json!({ "conversation_id": conversation_id, "reason": reason }),
+        )
+        .await
+    }
+
+    /// Releases a legal hold; false when there was none.
+    pub async fn release_hold(&self, conversation_id: &str, actor: &str) -> Result<bool, AuditError> {
+        let done = sqlx::query("DELETE FROM legal_holds WHERE conversation_id = $1")
+            .bind(conversation_id)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.record_staff_action(
+            actor,
+            "legal_hold_released",
+            serde_json::json!({ "conversation_id": conversation_id }),
+        )
+        .await?;
+        Ok(true)
     }
 
     /// Records an action of staff or an operator (reads, exports, token changes).
@@ -440,26 +530,10 @@ impl AuditStore {
 
     /// Every event of one conversation (turns, retrievals, answers), in order.
     pub async fn conversation_events(&self, conversation_id: &str) -> Result<Vec<serde_json::Value>, AuditError> {
-        let rows = sqlx::query(
-            "SELECT seq, occurred_at, actor, kind, conversation_id, payload, prev_hash, hash \
-             FROM audit_events WHERE conversation_id = $1 ORDER BY seq",
-        )
-        .bind(conversation_id)
-        .fetch_all(self.pool())
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(event_json(&StoredEvent {
-                    seq: r.try_get(0)?,
-                    occurred_at: r.try_get(1)?,
-                    actor: r.try_get(2)?,
-                    kind: r.try_get(3)?,
-                    conversation_id: r.try_get(4)?,
-                    payload: r.try_get(5)?,
-                    prev_hash: r.try_get(6)?,
-                    hash: r.try_get(7)?,
-                }))
-            })
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE conversation_id = $1 ORDER BY seq");
+        let rows = sqlx::query(&sql).bind(conversation_id).fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| Ok(event_json(&StoredEvent::from_row(r)?)))
             .collect()
     }
 }

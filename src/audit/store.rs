@@ -1,6 +1,6 @@
-use super::chain::{canonical, event_hash, GENESIS_HASH};
+use super::chain::{canonical, event_hash, payload_hash, GENESIS_HASH};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::{Any, AnyPool, Row, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
@@ -72,7 +72,9 @@ pub struct StoredEvent {
     pub actor: String,
     pub kind: String,
     pub conversation_id: Option<String>,
-    pub payload: String,
+    /// Canonical JSON; `None` once a retention purge erased it.
+    pub payload: Option<String>,
+    pub payload_hash: String,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -154,7 +156,18 @@ impl AuditStore {
     /// Returns the seq of each event, in order.
     #[tracing::instrument(skip_all, fields(events = batch.events.len()))]
     pub async fn append(&self, batch: EventBatch) -> Result<Vec<i64>, AuditError> {
-        let _local = self.append_lock.lock().await;
+        let (_local, mut tx) = self.begin_append().await?;
+        let seqs = self.write_batch(&mut *tx, batch).await?;
+        tx.commit().await?;
+        Ok(seqs)
+    }
+
+    /// Takes the append lock (this process) and a transaction holding the database's
+    /// append lock (every process), so events get gapless, ordered seqs.
+    pub(super) async fn begin_append(
+        &self,
+    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, Transaction<'static, Any>), AuditError> {
+        let local = self.append_lock.lock().await;
         let mut tx = self.pool.begin().await?;
         if self.kind == DbKind::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -162,6 +175,15 @@ impl AuditStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        Ok((local, tx))
+    }
+
+    /// Writes a batch inside a transaction from [`Self::begin_append`].
+    pub(super) async fn write_batch(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        batch: EventBatch,
+    ) -> Result<Vec<i64>, AuditError> {
         let last: Option<AnyRow> = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await?;
@@ -183,6 +205,7 @@ impl AuditStore {
         for event in &batch.events {
             seq += 1;
             let payload = canonical(&event.payload);
+            let digest = payload_hash(&payload);
             let conversation_id = event.conversation_id.map(|c| c.to_string());
             let hash = event_hash(
                 &prev_hash,
@@ -191,11 +214,11 @@ impl AuditStore {
                 &event.actor,
                 &event.kind,
                 conversation_id.as_deref(),
-                &payload,
+                &digest,
             );
             sqlx::query(
-                "INSERT INTO audit_events (seq, occurred_at, actor, kind, conversation_id, payload, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO audit_events (seq, occurred_at, actor, kind, conversation_id, payload, payload_hash, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(seq)
             .bind(&occurred_at)
@@ -203,6 +226,7 @@ impl AuditStore {
             .bind(&event.kind)
             .bind(conversation_id)
             .bind(payload)
+            .bind(digest)
             .bind(&prev_hash)
             .bind(&hash)
             .execute(&mut *tx)
@@ -228,7 +252,6 @@ impl AuditStore {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
         Ok(seqs)
     }
 
@@ -269,27 +292,31 @@ impl AuditStore {
 
     /// Events with `seq >= from`, in order, up to `limit`.
     pub async fn events(&self, from: i64, limit: i64) -> Result<Vec<StoredEvent>, AuditError> {
-        let rows = sqlx::query(
-            "SELECT seq, occurred_at, actor, kind, conversation_id, payload, prev_hash, hash \
-             FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(from)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(StoredEvent {
-                    seq: r.try_get(0)?,
-                    occurred_at: r.try_get(1)?,
-                    actor: r.try_get(2)?,
-                    kind: r.try_get(3)?,
-                    conversation_id: r.try_get(4)?,
-                    payload: r.try_get(5)?,
-                    prev_hash: r.try_get(6)?,
-                    hash: r.try_get(7)?,
-                })
-            })
-            .collect()
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2");
+        let rows = sqlx::query(&sql).bind(from).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(StoredEvent::from_row)
+            .collect::<Result<_, _>>()
+            .map_err(Into::into)
+    }
+}
+
+/// The columns [`StoredEvent::from_row`] reads, in order.
+pub(super) const EVENT_COLUMNS: &str =
+    "seq, occurred_at, actor, kind, conversation_id, payload, payload_hash, prev_hash, hash";
+
+impl StoredEvent {
+    pub(super) fn from_row(r: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            seq: r.try_get(0)?,
+            occurred_at: r.try_get(1)?,
+            actor: r.try_get(2)?,
+            kind: r.try_get(3)?,
+            conversation_id: r.try_get(4)?,
+            payload: r.try_get(5)?,
+            payload_hash: r.try_get(6)?,
+            prev_hash: r.try_get(7)?,
+            hash: r.try_get(8)?,
+        })
     }
 }

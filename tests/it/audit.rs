@@ -203,7 +203,7 @@ async fn every_kind_of_tampering_is_detected_at_the_first_bad_event() {
             "UPDATE audit_events SET actor = (SELECT actor FROM swapped WHERE seq = 6), kind = (SELECT kind FROM swapped WHERE seq = 6), payload = (SELECT payload FROM swapped WHERE seq = 6), prev_hash = (SELECT prev_hash FROM swapped WHERE seq = 6), hash = (SELECT hash FROM swapped WHERE seq = 6) WHERE seq = 5",
             "UPDATE audit_events SET actor = (SELECT actor FROM swapped WHERE seq = 5), kind = (SELECT kind FROM swapped WHERE seq = 5), payload = (SELECT payload FROM swapped WHERE seq = 5), prev_hash = (SELECT prev_hash FROM swapped WHERE seq = 5), hash = (SELECT hash FROM swapped WHERE seq = 5) WHERE seq = 6",
         ], 5),
-        ("insert", &["INSERT INTO audit_events (seq, occurred_at, actor, kind, conversation_id, payload, prev_hash, hash) VALUES (7, '2026-01-01T00:00:00Z', 'x', 'answer', NULL, '{}', 'ab', 'cd')"], 7),
+        ("insert", &["INSERT INTO audit_events (seq, occurred_at, actor, kind, conversation_id, payload, payload_hash, prev_hash, hash) VALUES (7, '2026-01-01T00:00:00Z', 'x', 'answer', NULL, '{}', 'ef', 'ab', 'cd')"], 7),
     ];
     for (name, statements, bad_seq) in cases {
         for (url, _dir) in databases(&format!("tamper-{name}")).await {
@@ -277,6 +277,7 @@ async fn exports_stream_every_event_of_the_period_as_jsonl_or_csv() {
                 "kind",
                 "conversation_id",
                 "payload",
+                "payload_hash",
                 "prev_hash",
                 "hash"
             ]
@@ -321,5 +322,46 @@ async fn staff_tokens_authenticate_until_revoked() {
         assert!(!store.revoke_token("alice").await.unwrap());
         let kinds: Vec<String> = store.events(1, 10).await.unwrap().into_iter().map(|e| e.kind).collect();
         assert_eq!(kinds, ["token_created", "token_revoked"]);
+    }
+}
+
+#[tokio::test]
+async fn purge_erases_old_content_keeps_held_conversations_and_the_chain_verifies() {
+    for (url, _dir) in databases("purge").await {
+        let store = AuditStore::connect(&url).await.unwrap();
+        let (old, held) = (Uuid::new_v4(), Uuid::new_v4());
+        store.append(turn_batch(old, true, 1)).await.unwrap();
+        store.append(turn_batch(held, true, 1)).await.unwrap();
+        store
+            .hold(&held.to_string(), "complaint under investigation", "operator")
+            .await
+            .unwrap();
+        let future = "2999-01-01T00:00:00.000000Z";
+        let report = store.purge(future, "operator").await.unwrap();
+        assert_eq!(
+            (report.events_erased, report.messages_deleted, report.conversations_held),
+            (2, 2, 1),
+            "{url}"
+        );
+        assert!(store.messages(old).await.unwrap().is_empty());
+        assert_eq!(store.messages(held).await.unwrap().len(), 2);
+        let events = store.events(1, 100).await.unwrap();
+        assert!(events
+            .iter()
+            .filter(|e| e.conversation_id.as_deref() == Some(&old.to_string()))
+            .all(|e| e.payload.is_none()));
+        assert_eq!(events.last().unwrap().kind, "retention_purged");
+        let verification = store.verify().await.unwrap();
+        assert_eq!(verification.error, None, "{url}");
+        // The purge path erases; it cannot rewrite.
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        let err = sqlx::query("UPDATE audit_events SET payload = '{\"answer\":\"rewritten\"}' WHERE seq = 5")
+            .execute(&pool)
+            .await;
+        assert!(
+            err.unwrap_err().to_string().contains("append-only"),
+            "{url}: rewriting a payload must be rejected"
+        );
     }
 }
