@@ -157,7 +157,7 @@ impl AuditStore {
     #[tracing::instrument(skip_all, fields(events = batch.events.len()))]
     pub async fn append(&self, batch: EventBatch) -> Result<Vec<i64>, AuditError> {
         let (_local, mut tx) = self.begin_append().await?;
-        let seqs = self.write_batch(&mut *tx, batch).await?;
+        let seqs = self.write_batch(&mut tx, batch).await?;
         tx.commit().await?;
         Ok(seqs)
     }
