@@ -4,7 +4,6 @@
 //! Hashing the payload's digest rather than the payload lets a retention purge erase old
 //! content while the chain still verifies.
 
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 /// `prev_hash` of the first event.
@@ -25,14 +24,7 @@ pub fn event_hash(
     conversation_id: Option<&str>,
     payload_hash: &str,
 ) -> String {
-    let header = json!({
-        "seq": seq,
-        "occurred_at": occurred_at,
-        "actor": actor,
-        "kind": kind,
-        "conversation_id": conversation_id,
-    });
-    let header = serde_json_canonicalizer::to_string(&header).expect("headers serialise");
+    let header = canonical_header(seq, occurred_at, actor, kind, conversation_id);
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
     hasher.update(b"\n");
@@ -40,6 +32,21 @@ pub fn event_hash(
     hasher.update(b"\n");
     hasher.update(payload_hash.as_bytes());
     hex::encode(hasher.finalize())
+}
+
+/// The event header as RFC 8785 JSON, written directly: keys in sorted order, strings
+/// escaped as JSON requires (serde_json's string escaping is the RFC's), no whitespace.
+/// Verification hashes every event, so this avoids building a JSON tree per event; a test
+/// holds it equal to the general canonicaliser.
+fn canonical_header(seq: i64, occurred_at: &str, actor: &str, kind: &str, conversation_id: Option<&str>) -> String {
+    let text = |s: &str| serde_json::to_string(s).expect("strings serialise");
+    let conversation = conversation_id.map_or_else(|| "null".to_string(), text);
+    format!(
+        "{{\"actor\":{},\"conversation_id\":{conversation},\"kind\":{},\"occurred_at\":{},\"seq\":{seq}}}",
+        text(actor),
+        text(kind),
+        text(occurred_at)
+    )
 }
 
 /// Canonical JSON text of a payload (what is stored and hashed).
@@ -104,4 +111,28 @@ pub fn verify_chain<'a>(
         expected_seq += 1;
     }
     Ok((expected_seq - 1, prev_hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_direct_header_is_rfc_8785() {
+        for (actor, conversation) in [
+            ("customer", Some("c-1")),
+            ("staff:ä \"q\" \\ \u{1f} \n 港", None),
+            ("x", Some("\t")),
+        ] {
+            let expected = serde_json_canonicalizer::to_string(&json!({
+                "seq": 42, "occurred_at": "2026-11-26T10:00:00.000000Z", "actor": actor, "kind": "answer", "conversation_id": conversation,
+            }))
+            .unwrap();
+            assert_eq!(
+                canonical_header(42, "2026-11-26T10:00:00.000000Z", actor, "answer", conversation),
+                expected
+            );
+        }
+    }
 }

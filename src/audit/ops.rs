@@ -151,13 +151,14 @@ impl AuditStore {
         let mut expected = 1;
         let mut prev = GENESIS_HASH.to_string();
         let mut count = 0;
-        loop {
-            let page = self.events(expected, PAGE).await?;
-            if page.is_empty() {
-                break;
-            }
+        let mut page = self.events(expected, PAGE).await?;
+        while !page.is_empty() {
             count += page.len() as i64;
-            match verify_chain(&page, expected, prev.clone()) {
+            // Hash this page on the blocking pool while the next one is read.
+            let next_from = page.last().map_or(expected, |e| e.seq + 1);
+            let check = tokio::task::spawn_blocking(move || verify_chain(&page, expected, prev));
+            let (checked, next) = tokio::join!(check, self.events(next_from, PAGE));
+            match checked.expect("verification does not panic") {
                 Ok((last, hash)) => {
                     expected = last + 1;
                     prev = hash;
@@ -171,6 +172,7 @@ impl AuditStore {
                     })
                 }
             }
+            page = next?;
         }
         let head = (expected > 1).then(|| Checkpoint {
             seq: expected - 1,
@@ -320,7 +322,11 @@ impl AuditStore {
     /// their hashes stay, so the chain still verifies — and message rows are deleted.
     /// The purge is itself an event, written in the same transaction.
     pub async fn purge(&self, before: &str, actor: &str) -> Result<PurgeReport, AuditError> {
-        let (_local, mut tx) = self.begin_append().await?;
+        self.with_append_lock(self.purge_locked(before, actor)).await
+    }
+
+    async fn purge_locked(&self, before: &str, actor: &str) -> Result<PurgeReport, AuditError> {
+        let mut tx = self.begin_append().await?;
         let erased = sqlx::query(
             "UPDATE audit_events SET payload = NULL WHERE occurred_at < $1 AND payload IS NOT NULL \
              AND conversation_id IS NOT NULL AND conversation_id NOT IN (SELECT conversation_id FROM legal_holds)",

@@ -95,9 +95,14 @@ pub struct StoredMessage {
 pub struct AuditStore {
     pool: AnyPool,
     kind: DbKind,
-    /// One appender per process; across processes PostgreSQL's advisory lock decides.
+    /// One appender per process at a time; across processes PostgreSQL's advisory lock
+    /// decides.
     append_lock: tokio::sync::Mutex<()>,
+    /// Batches waiting for the next group commit.
+    pending: std::sync::Mutex<Vec<PendingBatch>>,
 }
+
+type PendingBatch = (EventBatch, tokio::sync::oneshot::Sender<Result<Vec<i64>, AuditError>>);
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
@@ -134,6 +139,7 @@ impl AuditStore {
             pool,
             kind,
             append_lock: tokio::sync::Mutex::new(()),
+            pending: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -155,19 +161,65 @@ impl AuditStore {
     /// committed event, and derived rows are written in the same transaction.
     /// Returns the seq of each event, in order.
     #[tracing::instrument(skip_all, fields(events = batch.events.len()))]
+    ///
+    /// Group commit: batches that arrive while a commit is in flight are written together
+    /// in the next transaction, so many concurrent turns share one durable flush. Whoever
+    /// takes the append lock commits everything waiting, its own batch included.
     pub async fn append(&self, batch: EventBatch) -> Result<Vec<i64>, AuditError> {
-        let (_local, mut tx) = self.begin_append().await?;
-        let seqs = self.write_batch(&mut tx, batch).await?;
-        tx.commit().await?;
-        Ok(seqs)
+        let (reply, mut outcome) = tokio::sync::oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((batch, reply));
+        let _local = self.append_lock.lock().await;
+        // The holder of the lock before us may have committed our batch with its group:
+        // then return at once and let the batches queued since wait for their owners, so
+        // they accumulate into one larger group instead of a chain of small ones.
+        if let Ok(done) = outcome.try_recv() {
+            return done;
+        }
+        let group = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        self.commit_group(group).await;
+        outcome
+            .await
+            .unwrap_or(Err(AuditError::Unavailable(sqlx::Error::PoolClosed)))
     }
 
-    /// Takes the append lock (this process) and a transaction holding the database's
-    /// append lock (every process), so events get gapless, ordered seqs.
-    pub(super) async fn begin_append(
-        &self,
-    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, Transaction<'static, Any>), AuditError> {
-        let local = self.append_lock.lock().await;
+    /// Commits a group in one transaction. If that fails, each batch is retried on its
+    /// own, so one bad batch cannot fail the turns grouped with it.
+    async fn commit_group(&self, group: Vec<PendingBatch>) {
+        metrics::histogram!("teller_audit_group_size").record(group.len() as f64);
+        if group.len() > 1 {
+            let batches: Vec<EventBatch> = group.iter().map(|(b, _)| b.clone()).collect();
+            if let Ok(all) = self.commit_batches(batches).await {
+                for ((_, reply), seqs) in group.into_iter().zip(all) {
+                    let _ = reply.send(Ok(seqs));
+                }
+                return;
+            }
+        }
+        for (batch, reply) in group {
+            let outcome = self.commit_batches(vec![batch]).await.map(|mut all| all.remove(0));
+            let _ = reply.send(outcome);
+        }
+    }
+
+    async fn commit_batches(&self, batches: Vec<EventBatch>) -> Result<Vec<Vec<i64>>, AuditError> {
+        let mut tx = self.begin_append().await?;
+        let all = self.write_batches(&mut tx, batches).await?;
+        tx.commit().await?;
+        Ok(all)
+    }
+
+    /// Runs `f` holding this process's append lock, so nothing else appends meanwhile.
+    pub(super) async fn with_append_lock<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        let _local = self.append_lock.lock().await;
+        f.await
+    }
+
+    /// A transaction holding the database's append lock (every process), so events get
+    /// gapless, ordered seqs. Callers hold the process's append lock.
+    pub(super) async fn begin_append(&self) -> Result<Transaction<'static, Any>, AuditError> {
         let mut tx = self.pool.begin().await?;
         if self.kind == DbKind::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -175,7 +227,7 @@ impl AuditStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        Ok((local, tx))
+        Ok(tx)
     }
 
     /// Writes a batch inside a transaction from [`Self::begin_append`].
@@ -184,6 +236,17 @@ impl AuditStore {
         tx: &mut sqlx::AnyConnection,
         batch: EventBatch,
     ) -> Result<Vec<i64>, AuditError> {
+        let mut all = self.write_batches(tx, vec![batch]).await?;
+        Ok(all.remove(0))
+    }
+
+    /// Writes batches with one multi-row INSERT per table (and page of rows), so a group
+    /// of turns costs a handful of round trips, not one per event.
+    pub(super) async fn write_batches(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        batches: Vec<EventBatch>,
+    ) -> Result<Vec<Vec<i64>>, AuditError> {
         let last: Option<AnyRow> = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await?;
@@ -192,67 +255,77 @@ impl AuditStore {
             None => (0, GENESIS_HASH.to_string()),
         };
         let occurred_at = now();
-        if let Some(c) = &batch.conversation {
-            sqlx::query("INSERT INTO conversations (id, token_hash, lang, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(c.id.to_string())
-                .bind(&c.token_hash)
-                .bind(&c.lang)
-                .bind(&occurred_at)
-                .execute(&mut *tx)
-                .await?;
+        let mut conversations = Vec::new();
+        let mut events = Vec::new();
+        let mut messages = Vec::new();
+        let mut all_seqs = Vec::with_capacity(batches.len());
+        for batch in batches {
+            if let Some(c) = batch.conversation {
+                conversations.push(vec![
+                    Param::Text(c.id.to_string()),
+                    Param::Text(c.token_hash),
+                    Param::Text(c.lang),
+                    Param::Text(occurred_at.clone()),
+                ]);
+            }
+            let mut seqs = Vec::with_capacity(batch.events.len());
+            for event in batch.events {
+                seq += 1;
+                let payload = canonical(&event.payload);
+                let digest = payload_hash(&payload);
+                let conversation_id = event.conversation_id.map(|c| c.to_string());
+                let hash = event_hash(
+                    &prev_hash,
+                    seq,
+                    &occurred_at,
+                    &event.actor,
+                    &event.kind,
+                    conversation_id.as_deref(),
+                    &digest,
+                );
+                events.push(vec![
+                    Param::Int(seq),
+                    Param::Text(occurred_at.clone()),
+                    Param::Text(event.actor),
+                    Param::Text(event.kind),
+                    Param::Null(conversation_id),
+                    Param::Text(payload),
+                    Param::Text(digest),
+                    Param::Text(std::mem::replace(&mut prev_hash, hash.clone())),
+                    Param::Text(hash),
+                ]);
+                seqs.push(seq);
+            }
+            for m in batch.messages {
+                messages.push(vec![
+                    Param::Text(m.id.to_string()),
+                    Param::Text(m.conversation_id.to_string()),
+                    Param::Int(m.turn),
+                    Param::Text(m.role),
+                    Param::Text(m.content),
+                    Param::Null(m.mode),
+                    Param::Null(m.citations.as_ref().map(canonical)),
+                    Param::Null(m.handoff_reason),
+                    Param::Text(occurred_at.clone()),
+                    Param::Int(seqs[m.event_index]),
+                ]);
+            }
+            all_seqs.push(seqs);
         }
-        let mut seqs = Vec::with_capacity(batch.events.len());
-        for event in &batch.events {
-            seq += 1;
-            let payload = canonical(&event.payload);
-            let digest = payload_hash(&payload);
-            let conversation_id = event.conversation_id.map(|c| c.to_string());
-            let hash = event_hash(
-                &prev_hash,
-                seq,
-                &occurred_at,
-                &event.actor,
-                &event.kind,
-                conversation_id.as_deref(),
-                &digest,
-            );
-            sqlx::query(
-                "INSERT INTO audit_events (seq, occurred_at, actor, kind, conversation_id, payload, payload_hash, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(seq)
-            .bind(&occurred_at)
-            .bind(&event.actor)
-            .bind(&event.kind)
-            .bind(conversation_id)
-            .bind(payload)
-            .bind(digest)
-            .bind(&prev_hash)
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await?;
-            seqs.push(seq);
-            prev_hash = hash;
-        }
-        for m in &batch.messages {
-            sqlx::query(
-                "INSERT INTO messages (id, conversation_id, turn, role, content, mode, citations, handoff_reason, created_at, event_seq) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(m.id.to_string())
-            .bind(m.conversation_id.to_string())
-            .bind(m.turn)
-            .bind(&m.role)
-            .bind(&m.content)
-            .bind(&m.mode)
-            .bind(m.citations.as_ref().map(canonical))
-            .bind(&m.handoff_reason)
-            .bind(&occurred_at)
-            .bind(seqs[m.event_index])
-            .execute(&mut *tx)
-            .await?;
-        }
-        Ok(seqs)
+        insert_rows(tx, "conversations (id, token_hash, lang, created_at)", conversations).await?;
+        insert_rows(
+            tx,
+            "audit_events (seq, occurred_at, actor, kind, conversation_id, payload, payload_hash, prev_hash, hash)",
+            events,
+        )
+        .await?;
+        insert_rows(
+            tx,
+            "messages (id, conversation_id, turn, role, content, mode, citations, handoff_reason, created_at, event_seq)",
+            messages,
+        )
+        .await?;
+        Ok(all_seqs)
     }
 
     /// The stored token hash of a conversation, if it exists.
@@ -299,6 +372,43 @@ impl AuditStore {
             .collect::<Result<_, _>>()
             .map_err(Into::into)
     }
+}
+
+/// A bound value of a multi-row insert.
+enum Param {
+    Int(i64),
+    Text(String),
+    Null(Option<String>),
+}
+
+/// Rows per INSERT statement: far below both databases' limits on bound parameters.
+const ROWS_PER_INSERT: usize = 300;
+
+async fn insert_rows(tx: &mut sqlx::AnyConnection, into: &str, rows: Vec<Vec<Param>>) -> Result<(), sqlx::Error> {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let page: Vec<Vec<Param>> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+        let mut sql = format!("INSERT INTO {into} VALUES ");
+        let mut n = 0;
+        for (i, row) in page.iter().enumerate() {
+            sql.push_str(if i == 0 { "(" } else { ", (" });
+            for j in 0..row.len() {
+                n += 1;
+                sql.push_str(&format!("{}${n}", if j == 0 { "" } else { ", " }));
+            }
+            sql.push(')');
+        }
+        let mut query = sqlx::query(&sql);
+        for param in page.into_iter().flatten() {
+            query = match param {
+                Param::Int(v) => query.bind(v),
+                Param::Text(v) => query.bind(v),
+                Param::Null(v) => query.bind(v),
+            };
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(())
 }
 
 /// The columns [`StoredEvent::from_row`] reads, in order.

@@ -1,0 +1,153 @@
+//! Audit-store benchmark (issue targets: append ≥ 5,000 events/s on PostgreSQL with
+//! durable commits; verify ≥ 100,000 events/s; export of 100,000 events in bounded
+//! memory).
+//!
+//! Run: `cargo bench --bench audit` — PostgreSQL at `TELLER_BENCH_DATABASE_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/test`, in a schema of its own), or a
+//! `sqlite://` URL. `TELLER_BENCH_EVENTS` (default 100,000) events are appended by
+//! `TELLER_BENCH_WRITERS` (default 64) concurrent writers, three events per turn.
+
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+use teller::audit::{AuditStore, EventBatch, ExportFormat, NewEvent};
+use uuid::Uuid;
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn turn(conversation: Uuid, n: usize) -> EventBatch {
+    let event = |kind: &str, payload: serde_json::Value| NewEvent {
+        actor: "customer".into(),
+        kind: kind.into(),
+        conversation_id: Some(conversation),
+        payload,
+    };
+    EventBatch {
+        events: vec![
+            event(
+                "message_received",
+                json!({ "turn": n, "content": "What is the annual fee for the Gold card?" }),
+            ),
+            event(
+                "retrieval",
+                json!({ "hits": [{ "source_id": "faq-cards-001", "score": 12.5 }, { "source_id": "doc-credit-card-terms", "score": 9.1 }] }),
+            ),
+            event(
+                "answer",
+                json!({ "mode": "approved", "answer": "The Gold Card's annual fee is HVD 600; it is waived in the first year.", "templates": [] }),
+            ),
+        ],
+        ..Default::default()
+    }
+}
+
+async fn database_url() -> String {
+    let url =
+        std::env::var("TELLER_BENCH_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    if url.starts_with("sqlite") {
+        return url;
+    }
+    use sqlx::Connection;
+    let schema = format!("bench_{}", Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("database reachable");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options=-c%20search_path%3D{schema}")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let events: usize = std::env::var("TELLER_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let writers: usize = std::env::var("TELLER_BENCH_WRITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let url = database_url().await;
+    let store = Arc::new(AuditStore::connect(&url).await?);
+    println!(
+        "store: {}",
+        if url.starts_with("sqlite") {
+            "sqlite"
+        } else {
+            "postgres (synchronous_commit as configured)"
+        }
+    );
+
+    // One writer, one turn at a time: the cost of a durable commit per turn.
+    let single = 300;
+    let started = Instant::now();
+    for n in 0..single {
+        store.append(turn(Uuid::new_v4(), n)).await?;
+    }
+    let rate = (single * 3) as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "append, 1 writer: {rate:.0} events/s ({:.2} ms per turn)",
+        started.elapsed().as_secs_f64() * 1e3 / single as f64
+    );
+
+    let turns = events / 3;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let conversation = Uuid::new_v4();
+                for n in (w..turns).step_by(writers) {
+                    store.append(turn(conversation, n)).await.expect("append");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "append, {writers} writers (group commit): {} events in {seconds:.2} s = {:.0} events/s",
+        turns * 3,
+        (turns * 3) as f64 / seconds
+    );
+
+    let started = Instant::now();
+    let report = store.verify().await?;
+    let seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(report.error.is_none(), "chain broken: {report:?}");
+    println!(
+        "verify: {} events in {seconds:.2} s = {:.0} events/s",
+        report.events,
+        report.events as f64 / seconds
+    );
+
+    let before = peak_rss_kib();
+    let started = Instant::now();
+    let exported = store
+        .export(
+            "2000-01-01T00:00:00Z",
+            "2999-01-01T00:00:00Z",
+            ExportFormat::Jsonl,
+            &mut std::io::sink(),
+        )
+        .await?;
+    println!(
+        "export: {exported} events as JSONL in {:.2} s; peak RSS {} MiB before, {} MiB after",
+        started.elapsed().as_secs_f64(),
+        before / 1024,
+        peak_rss_kib() / 1024
+    );
+    Ok(())
+}
