@@ -116,3 +116,65 @@ fn usage_and_configuration_errors_exit_non_zero_with_a_message() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("/nonexistent/kb"), "{}", stderr(&out));
 }
+
+#[test]
+fn audit_commands_verify_export_and_manage_tokens() {
+    let data = TempDir::new().unwrap();
+    let out = teller(&data, &["token", "create", "--role", "compliance", "--name", "carol"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).trim().starts_with("tlr_"),
+        "the token is printed once: {}",
+        stdout(&out)
+    );
+    let out = teller(&data, &["token", "create", "--role", "auditor", "--name", "x"]);
+    assert_eq!(out.status.code(), Some(2), "unknown roles are usage errors");
+
+    let out = teller(&data, &["audit", "verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("audit log intact: 1 events"), "{}", stdout(&out));
+    let checkpoint = stdout(&teller(&data, &["audit", "checkpoint"])).trim().to_string();
+    assert!(checkpoint.starts_with("2:"), "{checkpoint}");
+
+    let csv = data.path().join("out.csv");
+    let out = teller(
+        &data,
+        &[
+            "audit",
+            "export",
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2999-01-01",
+            "--format",
+            "csv",
+            "--output",
+            csv.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("seq,occurred_at,actor,kind"));
+    assert!(
+        text.contains("token_created") && !text.contains("tlr_"),
+        "tokens never reach the log"
+    );
+
+    // Tamper with the SQLite file behind Teller's back: verify names the event.
+    let url = format!("sqlite://{}", data.path().join("teller.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        for statement in [
+            "DROP TRIGGER audit_events_no_update",
+            "UPDATE audit_events SET actor = 'mallory' WHERE seq = 1",
+        ] {
+            sqlx::query(statement).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    });
+    let out = teller(&data, &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("first bad event seq 1"), "{}", stderr(&out));
+    let out = teller(&data, &["audit", "verify", "--from-checkpoint", &checkpoint]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -49,6 +49,15 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// Keeps the most recent requests only, so a long load run stays small.
+    fn record(&self, body: serde_json::Value) {
+        let mut requests = self.requests.lock().unwrap();
+        if requests.len() == 1_000 {
+            requests.remove(0);
+        }
+        requests.push(body);
+    }
+
     pub fn requests(&self) -> Vec<serde_json::Value> {
         self.requests.lock().unwrap().clone()
     }
@@ -133,7 +142,7 @@ pub fn embed(text: &str, dim: usize) -> Vec<f32> {
 }
 
 async fn embeddings(State(state): State<StandIn>, Json(body): Json<serde_json::Value>) -> Response {
-    state.recorder.requests.lock().unwrap().push(body.clone());
+    state.recorder.record(body.clone());
     let failures = &state.recorder.embedding_failures;
     if failures.load(Ordering::SeqCst) > 0 {
         failures.fetch_sub(1, Ordering::SeqCst);
@@ -181,7 +190,7 @@ fn chunk(model: &str, content: Option<&str>, usage: Option<(usize, usize)>) -> s
 }
 
 async fn completions(State(state): State<StandIn>, Json(body): Json<serde_json::Value>) -> Response {
-    state.recorder.requests.lock().unwrap().push(body.clone());
+    state.recorder.record(body.clone());
     let script = state.script.lock().unwrap().clone();
     if let Some(status) = script.fail_status {
         let status = axum::http::StatusCode::from_u16(status).unwrap();
