@@ -31,7 +31,7 @@ pub struct Extract {
 pub fn sentences(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for line in text.lines() {
-        let line = line.trim().trim_start_matches(['-', '*', '•']).trim();
+        let line = strip_list_marker(line.trim());
         if line.is_empty() || line.starts_with('#') || line.chars().all(|c| matches!(c, '|' | '-' | ':' | ' ')) {
             continue;
         }
@@ -61,6 +61,21 @@ pub fn sentences(text: &str) -> Vec<String> {
         push_sentence(&mut out, &current);
     }
     out
+}
+
+/// `- item`, `* item`, `• item`, `1. item`, `2) item` → `item` (but `**bold**` stays).
+fn strip_list_marker(line: &str) -> &str {
+    if !line.starts_with("**") {
+        let unbulleted = line.trim_start_matches(['-', '*', '•']);
+        if unbulleted.len() != line.len() {
+            return unbulleted.trim_start();
+        }
+    }
+    let digits = line.chars().take_while(char::is_ascii_digit).count();
+    match line[digits..].strip_prefix(['.', ')']) {
+        Some(rest) if (1..=2).contains(&digits) && rest.starts_with(' ') => rest.trim_start(),
+        _ => line,
+    }
 }
 
 fn push_sentence(out: &mut Vec<String>, s: &str) {
@@ -236,18 +251,18 @@ mod tests {
 
     #[test]
     fn splits_sentences_without_breaking_numbers() {
-        let s = sentences("The fee is 1.95% of the amount. Cards, e.g. Gold, are free.\n- Item one\n| Gold | HVD 600 |\n消费分期。二十四期？");
-        assert_eq!(
-            s,
-            [
-                "The fee is 1.95% of the amount.",
-                "Cards, e.g. Gold, are free.",
-                "Item one",
-                "Gold | HVD 600",
-                "消费分期。",
-                "二十四期？"
-            ]
-        );
+        let text = "The fee is 1.95% of the amount. Cards, e.g. Gold, are free.\n- Item one\n2. Step two\n**Bold.** Text\n| Gold | HVD 600 |\n消费分期。二十四期？";
+        let expected = [
+            "The fee is 1.95% of the amount.",
+            "Cards, e.g. Gold, are free.",
+            "Item one",
+            "Step two",
+            "**Bold.** Text",
+            "Gold | HVD 600",
+            "消费分期。",
+            "二十四期？",
+        ];
+        assert_eq!(sentences(text), expected);
     }
 
     #[test]

@@ -65,6 +65,26 @@ pub struct Pipeline {
     pub options: PipelineOptions,
 }
 
+/// What a turn's answer is built from.
+#[derive(Clone, Copy)]
+struct TurnContext<'a> {
+    lang: Lang,
+    /// The standalone retrieval query (follow-ups condensed).
+    query: &'a str,
+    /// The customer's own words.
+    message: &'a str,
+    history: &'a [Turn],
+    retrieved: &'a Retrieved,
+    conversation_id: Uuid,
+    /// The conversation starts with this turn.
+    is_new: bool,
+    /// 1-based number of the customer's turn.
+    turn: usize,
+    message_id: Uuid,
+    events: Option<&'a mpsc::UnboundedSender<StreamEvent>>,
+    deadline: Instant,
+}
+
 /// What retrieval found for a turn.
 struct Retrieved {
     /// The best chunk of each of the top sources, best first: citations and prompts.
@@ -210,20 +230,20 @@ impl Pipeline {
         let decision = decide(escalation, hits, &grounding, &self.options.policy);
         let message_id = Uuid::new_v4();
         let stage = Instant::now();
-        let answer = self
-            .answer(
-                decision,
-                lang,
-                &query,
-                &message,
-                &history_turns,
-                &retrieved,
-                conversation_id,
-                message_id,
-                events.as_ref(),
-                deadline,
-            )
-            .await;
+        let ctx = TurnContext {
+            lang,
+            query: &query,
+            message: &message,
+            history: &history_turns,
+            retrieved: &retrieved,
+            conversation_id,
+            is_new,
+            turn,
+            message_id,
+            events: events.as_ref(),
+            deadline,
+        };
+        let answer = self.answer(decision, ctx).await;
         let answer_ms = stage.elapsed().as_secs_f64() * 1e3;
         metrics::histogram!("teller_stage_seconds", "stage" => "answer").record(answer_ms / 1e3);
         let mut answer = match answer {
@@ -249,18 +269,7 @@ impl Pipeline {
             handoff: answer.handoff.clone(),
         };
         let stage = Instant::now();
-        let batch = self.turn_record(
-            &reply,
-            &answer,
-            is_new,
-            lang,
-            turn,
-            &message,
-            &query,
-            hits,
-            &grounding,
-            [condense_ms, retrieval_ms, answer_ms],
-        );
+        let batch = self.turn_record(ctx, &reply, &answer, &grounding, [condense_ms, retrieval_ms, answer_ms]);
         // No deadline here: an append abandoned half-way could still be committed by the
         // group it joined, recording an answer the customer never got. The pool's acquire
         // timeout bounds a dead database instead.
@@ -359,20 +368,16 @@ impl Pipeline {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn answer(
-        &self,
-        decision: Decision,
-        lang: Lang,
-        query: &str,
-        message: &str,
-        history: &[Turn],
-        retrieved: &Retrieved,
-        conversation_id: Uuid,
-        message_id: Uuid,
-        events: Option<&mpsc::UnboundedSender<StreamEvent>>,
-        deadline: Instant,
-    ) -> Result<Answer, ChatError> {
+    async fn answer(&self, decision: Decision, ctx: TurnContext<'_>) -> Result<Answer, ChatError> {
+        let TurnContext {
+            lang,
+            query,
+            retrieved,
+            conversation_id,
+            message_id,
+            events,
+            ..
+        } = ctx;
         let hits = &retrieved.sources[..];
         let template_text = |name: &str| {
             self.prompts
@@ -410,22 +415,7 @@ impl Pipeline {
                 }
             }
             Decision::Answer => match &self.llm {
-                Some(llm) => {
-                    return self
-                        .generate(
-                            llm.as_ref(),
-                            lang,
-                            query,
-                            message,
-                            history,
-                            retrieved,
-                            conversation_id,
-                            message_id,
-                            events,
-                            deadline,
-                        )
-                        .await
-                }
+                Some(llm) => return self.generate(llm.as_ref(), ctx).await,
                 None => self.extractive(lang, query, retrieved, None),
             },
         };
@@ -484,20 +474,19 @@ impl Pipeline {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn generate(
-        &self,
-        llm: &dyn ChatModel,
-        lang: Lang,
-        query: &str,
-        message: &str,
-        history: &[Turn],
-        retrieved: &Retrieved,
-        conversation_id: Uuid,
-        message_id: Uuid,
-        events: Option<&mpsc::UnboundedSender<StreamEvent>>,
-        deadline: Instant,
-    ) -> Result<Answer, ChatError> {
+    async fn generate(&self, llm: &dyn ChatModel, ctx: TurnContext<'_>) -> Result<Answer, ChatError> {
+        let TurnContext {
+            lang,
+            query,
+            message,
+            history,
+            retrieved,
+            conversation_id,
+            message_id,
+            events,
+            deadline,
+            ..
+        } = ctx;
         let hits = &retrieved.sources[..];
         let passages: Vec<PromptPassage> = hits
             .iter()
@@ -616,20 +605,24 @@ impl Pipeline {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn turn_record(
         &self,
+        ctx: TurnContext<'_>,
         reply: &ChatReply,
         answer: &Answer,
-        is_new: bool,
-        lang: Lang,
-        turn: usize,
-        message: &str,
-        query: &str,
-        hits: &[Hit],
         grounding: &Grounding,
         [condense_ms, retrieval_ms, answer_ms]: [f64; 3],
     ) -> EventBatch {
+        let TurnContext {
+            lang,
+            query,
+            message,
+            retrieved,
+            is_new,
+            turn,
+            ..
+        } = ctx;
+        let hits = &retrieved.sources[..];
         let id = reply.conversation_id;
         let user_message_id = Uuid::new_v4();
         let event = |kind: &str, payload: serde_json::Value| NewEvent {
