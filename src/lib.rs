@@ -10,6 +10,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod eval;
+pub mod guard;
 pub mod http;
 pub mod knowledge;
 pub mod lang;

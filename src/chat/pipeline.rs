@@ -78,6 +78,8 @@ struct TurnContext<'a> {
     conversation_id: Uuid,
     /// The conversation starts with this turn.
     is_new: bool,
+    /// Kinds of personal data masked out of the message.
+    masked: &'a [&'static str],
     /// 1-based number of the customer's turn.
     turn: usize,
     message_id: Uuid,
@@ -179,7 +181,9 @@ impl Pipeline {
     ) -> Result<ChatReply, ChatError> {
         let started = Instant::now();
         let deadline = started + self.options.deadline;
-        let message = request.message.as_str().to_string();
+        // Card numbers are masked before retrieval, the model, logs or the record see them.
+        let masked = crate::guard::mask(request.message.as_str());
+        let message = masked.text;
 
         let (conversation_id, token, is_new, history) = match &request.conversation {
             Some((id, token)) => {
@@ -238,6 +242,7 @@ impl Pipeline {
             retrieved: &retrieved,
             conversation_id,
             is_new,
+            masked: &masked.found,
             turn,
             message_id,
             events: events.as_ref(),
@@ -620,6 +625,7 @@ impl Pipeline {
             retrieved,
             is_new,
             turn,
+            masked,
             ..
         } = ctx;
         let hits = &retrieved.sources[..];
@@ -641,7 +647,7 @@ impl Pipeline {
             events: vec![
                 event(
                     "message_received",
-                    json!({ "message_id": user_message_id, "turn": turn, "lang": lang, "content": message }),
+                    json!({ "message_id": user_message_id, "turn": turn, "lang": lang, "content": message, "masked": masked }),
                 ),
                 event(
                     "retrieval",

@@ -392,3 +392,41 @@ async fn health_readiness_and_metrics() {
     assert!(text.contains("teller_stage_seconds_bucket{stage=\"retrieval\""));
     assert!(text.contains("teller_http_requests_total"));
 }
+
+#[tokio::test]
+async fn card_numbers_never_reach_the_model_or_the_record() {
+    let standin = StandInServer::start(Script::default()).await;
+    let app = spawn_app_with_llm(&standin).await;
+    let message = "I lost my card 4111 1111 1111 1111 - what does it cost to have the safe deposit box lock drilled?";
+    let (status, events) = app.chat_stream(json!({ "message": message })).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(events.last().unwrap().event, "done", "{events:?}");
+    for request in standin.recorder.requests() {
+        let body = request.to_string();
+        assert!(
+            !body.contains("4111 1111 1111 1111") && !body.contains("4111111111111111"),
+            "{body}"
+        );
+    }
+    let url = teller::startup::database_url(&app.settings).unwrap();
+    let store = teller::audit::AuditStore::connect(&url).await.unwrap();
+    let mut export = Vec::new();
+    store
+        .export(
+            "2000-01-01T00:00:00Z",
+            "2999-01-01T00:00:00Z",
+            teller::audit::ExportFormat::Jsonl,
+            &mut export,
+        )
+        .await
+        .unwrap();
+    let export = String::from_utf8(export).unwrap();
+    assert!(
+        !export.contains("4111 1111 1111 1111") && !export.contains("1111 1111 1111"),
+        "{export}"
+    );
+    assert!(
+        export.contains("[CARD ••••1111]") && export.contains("\"masked\":[\"card\"]"),
+        "{export}"
+    );
+}
