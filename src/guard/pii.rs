@@ -31,7 +31,7 @@ fn luhn_valid(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Masks card numbers in `text`. Full-width digits, dashes and spaces are folded first,
