@@ -162,18 +162,33 @@ pub fn compose(
         {
             continue;
         }
-        let limit = if source_index == 0 { MAX_SENTENCES_TOP } else { 1 };
         let mut chosen: Vec<usize> = Vec::new();
-        for (i, _) in ranked {
-            if chosen.len() == limit {
-                break;
+        if source_index == 0 {
+            // The best sentence and its neighbours: the figure a customer asks about
+            // often sits in the sentence after the one that names the topic.
+            let best = ranked[0].0;
+            let mut window = vec![best];
+            used += candidates[best].chars().count();
+            for step in 1..candidates.len() {
+                for i in [best + step, best.wrapping_sub(step)] {
+                    let Some(sentence) = candidates.get(i) else { continue };
+                    let len = sentence.chars().count();
+                    // A neighbour joins if it is on topic or carries a figure.
+                    let relevant = score(sentence, source_lang) > 0.0 || sentence.chars().any(|c| c.is_ascii_digit());
+                    if relevant && window.len() < MAX_SENTENCES_TOP && used + len <= budget {
+                        used += len;
+                        window.push(i);
+                    }
+                }
             }
-            let len = candidates[i].chars().count();
-            if used + len > budget && !(source_index == 0 && chosen.is_empty()) {
-                continue;
+            window.sort_unstable();
+            chosen = window;
+        } else if let Some((i, _)) = ranked.first() {
+            let len = candidates[*i].chars().count();
+            if used + len <= budget {
+                used += len;
+                chosen.push(*i);
             }
-            used += len;
-            chosen.push(i);
         }
         if chosen.is_empty() {
             continue;
