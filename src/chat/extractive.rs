@@ -9,6 +9,9 @@ use crate::retrieval::vocabulary::Vocabulary;
 use crate::retrieval::Hit;
 use std::collections::HashSet;
 
+/// Sources an answer may quote from, at most.
+pub const MAX_SOURCES: usize = 3;
+
 /// Sentences taken from the best passage, at most.
 const MAX_SENTENCES_TOP: usize = 4;
 /// Characters of answer text we aim to stay under (Chinese packs more per character).
@@ -109,7 +112,7 @@ pub fn compose(
     let mut parts: Vec<(usize, Vec<String>)> = Vec::new();
     let mut used = 0;
     let mut best_top_score = 0.0;
-    for (source_index, source) in sources.iter().take(3).enumerate() {
+    for (source_index, source) in sources.iter().take(MAX_SOURCES).enumerate() {
         let source_lang = source.chunk.lang;
         if source_index == 0 && source.chunk.kind == SourceKind::Faq {
             let answer = sentences(source.chunk.body());

@@ -222,10 +222,19 @@ impl Pipeline {
         .await
         .map_err(|_| ChatError::Deadline)?
         .map_err(ChatError::RetrievalUnavailable)?;
-        let retrieved = Retrieved {
-            sources: distinct_sources(chunks.clone(), self.options.k),
-            chunks,
-        };
+        let sources = distinct_sources(chunks.clone(), self.options.k);
+        // Only the chunks of the sources an extractive answer may quote are kept for the
+        // rest of the turn (a streamed turn holds them until it ends).
+        let quotable: Vec<&str> = sources
+            .iter()
+            .take(extractive::MAX_SOURCES)
+            .map(|h| h.chunk.source_id.as_str())
+            .collect();
+        let chunks = chunks
+            .into_iter()
+            .filter(|c| quotable.contains(&c.chunk.source_id.as_str()))
+            .collect();
+        let retrieved = Retrieved { sources, chunks };
         let hits = &retrieved.sources[..];
         let retrieval_ms = stage.elapsed().as_secs_f64() * 1e3;
         metrics::histogram!("teller_stage_seconds", "stage" => "retrieval").record(retrieval_ms / 1e3);
