@@ -216,7 +216,10 @@ impl VectorStore for ServerStore {
                 return;
             };
             if let Some(output) = named.vectors.remove(SPARSE_VECTOR) {
-                #[allow(deprecated)]
+                #[expect(
+                    deprecated,
+                    reason = "older servers still send sparse vectors in the deprecated fields"
+                )]
                 let indices = match output.vector {
                     Some(vector_output::Vector::Sparse(sparse)) => sparse.indices,
                     _ => output.indices.map(|i| i.data).unwrap_or_default(),

@@ -1,8 +1,6 @@
 //! `spawn_app`: a real server on port 0 with its own data dir and audit database, plus
 //! typed helpers for the HTTP API.
 
-#![allow(dead_code)]
-
 use crate::helpers::fixture;
 use crate::standin::StandInServer;
 use reqwest::StatusCode;

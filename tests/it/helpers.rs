@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use teller::config::Settings;
 use teller::knowledge::{ingest, Chunker, IngestOptions, IngestSummary};
 use teller::retrieval::edge::EdgeStore;
 use teller::retrieval::server::ServerStore;
@@ -86,10 +85,4 @@ pub async fn ingest_dir(index: &Index, dir: &Path, prune: bool) -> IngestSummary
     )
     .await
     .unwrap()
-}
-
-/// Settings rooted in a temporary data dir, for tests that build a full application.
-#[allow(dead_code)]
-pub fn settings(data_dir: &Path) -> Settings {
-    Settings::for_data_dir(data_dir)
 }

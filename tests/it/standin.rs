@@ -4,7 +4,10 @@
 //!
 //! Shared with `examples/openai_standin.rs`, which the load benchmarks run.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "shared with examples/openai_standin.rs, which uses only part of it"
+)]
 
 use axum::extract::State;
 use axum::response::sse::{Event, Sse};
