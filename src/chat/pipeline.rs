@@ -158,7 +158,8 @@ impl Pipeline {
         self.audit.messages(id).await.map_err(ChatError::AuditUnavailable)
     }
 
-    async fn authorise(&self, id: Uuid, token: &str) -> Result<(), ChatError> {
+    /// Checks a conversation token; a wrong token looks exactly like an unknown conversation.
+    pub async fn authorise(&self, id: Uuid, token: &str) -> Result<(), ChatError> {
         let stored = self
             .audit
             .conversation_token_hash(id)

@@ -70,7 +70,7 @@ pub async fn chat_stream(
     let request = body.parse()?;
     // Authorisation problems are plain HTTP errors, before the stream starts.
     if let Some((id, token)) = &request.conversation {
-        state.pipeline.transcript(*id, token).await?;
+        state.pipeline.authorise(*id, token).await?;
     }
     let (tx, rx) = mpsc::unbounded_channel();
     let pipeline = state.pipeline.clone();
