@@ -83,6 +83,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure the guardrails on labelled sets (pii.jsonl, escalation.jsonl,
+    /// injection.jsonl; format in tests/fixtures/guard/README.md) and print JSON.
+    GuardEval {
+        /// Folder holding the labelled sets.
+        #[arg(long, default_value = "tests/fixtures/guard")]
+        sets: PathBuf,
+        /// Also list every miss and false positive.
+        #[arg(long)]
+        details: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -249,6 +259,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // with (or prunes) the index that serves customers.
             let mut eval_settings = settings.clone();
             eval_settings.collection = eval_collection(&settings.collection, &kb);
+            eval_settings.kb_dir = kb.clone();
             let index = Index::open(&eval_settings).await?;
             let ingested = ingest(
                 &index,
@@ -292,8 +303,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 if let Some(a) = &answer_report {
                     println!(
-                        "answers: fact recall {:.3}, refusal rate (unanswerable) {:.3}, false refusal rate {:.3}, handoff recall {:.3}, modes {:?}",
-                        a.fact_recall, a.refusal_rate_unanswerable, a.false_refusal_rate, a.handoff_recall, a.modes
+                        "answers: fact recall {:.3}, refusal rate (unanswerable) {:.3}, false refusal rate {:.3}, handoff recall {:.3}, false handoff rate {:.3}, modes {:?}",
+                        a.fact_recall, a.refusal_rate_unanswerable, a.false_refusal_rate, a.handoff_recall, a.false_handoff_rate, a.modes
                     );
                 }
                 println!(
@@ -313,6 +324,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::GuardEval { sets, details } => {
+            use crate::guard::labelled;
+            let guard = crate::startup::build_guard(&settings)?;
+            let mut pii = labelled::evaluate_pii(&sets.join("pii.jsonl"), &guard)?;
+            let mut escalation = labelled::evaluate_escalation(&sets.join("escalation.jsonl"))?;
+            let mut injection = labelled::evaluate_injection(&sets.join("injection.jsonl"))?;
+            if !details {
+                for list in [
+                    &mut pii.misses,
+                    &mut pii.false_positives,
+                    &mut escalation.misses,
+                    &mut escalation.false_positives,
+                    &mut injection.misses,
+                    &mut injection.false_positives,
+                ] {
+                    list.clear();
+                }
+            }
+            let out = serde_json::json!({ "pii": pii, "escalation": escalation, "injection": injection });
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
     }

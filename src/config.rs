@@ -48,6 +48,12 @@ pub struct Settings {
     pub llm_retries: u32,
     /// Tokens of conversation history given to the model.
     pub history_tokens: usize,
+    /// Domains the assistant's replies may link to, comma-separated, besides those found
+    /// in the knowledge base (`TELLER_LINK_DOMAINS`).
+    pub link_domains: Option<String>,
+    /// The bank's published phone numbers, comma-separated, besides those found in the
+    /// knowledge base: never masked as personal data (`TELLER_PUBLISHED_NUMBERS`).
+    pub published_numbers: Option<String>,
 }
 
 /// Defaults, as a serialisable layer under the file and the environment.
@@ -113,6 +119,8 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TELLER_LLM_TIMEOUT_MS", "llm_timeout_ms"),
     ("TELLER_LLM_RETRIES", "llm_retries"),
     ("TELLER_HISTORY_TOKENS", "history_tokens"),
+    ("TELLER_LINK_DOMAINS", "link_domains"),
+    ("TELLER_PUBLISHED_NUMBERS", "published_numbers"),
 ];
 
 impl Settings {
@@ -194,6 +202,14 @@ impl Settings {
         Ok(self)
     }
 
+    pub fn link_domains(&self) -> Vec<String> {
+        split_list(self.link_domains.as_deref())
+    }
+
+    pub fn published_numbers(&self) -> Vec<String> {
+        split_list(self.published_numbers.as_deref())
+    }
+
     /// The embedded Qdrant Edge shard folder.
     pub fn edge_path(&self) -> PathBuf {
         self.data_dir.join("qdrant-edge").join(&self.collection)
@@ -205,6 +221,15 @@ impl Settings {
         settings.data_dir = data_dir.to_path_buf();
         settings
     }
+}
+
+fn split_list(list: Option<&str>) -> Vec<String> {
+    list.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[cfg(test)]

@@ -6,8 +6,10 @@ use crate::chat::llm::{ChatModel, LlmLimits, OpenAiChat};
 use crate::chat::prompts::Prompts;
 use crate::chat::{Pipeline, PipelineOptions};
 use crate::config::Settings;
+use crate::guard::Guard;
 use crate::http::{router, AppState, HttpLimits};
-use crate::knowledge::{ingest, Chunker, IngestOptions};
+use crate::knowledge::{ingest, load_dir, Chunker, IngestOptions};
+use crate::lang::Lang;
 use crate::retrieval::embed::openai_client;
 use crate::retrieval::Index;
 use anyhow::Context;
@@ -60,11 +62,7 @@ pub async fn build_pipeline(settings: &Settings, index: Index) -> anyhow::Result
     let audit = AuditStore::connect(&url)
         .await
         .with_context(|| format!("cannot open the audit store ({})", redact(&url)))?;
-    let prompts = match &settings.prompts_dir {
-        Some(dir) => Prompts::load(dir, &settings.bank_name)
-            .with_context(|| format!("cannot load prompts from {}", dir.display()))?,
-        None => Prompts::built_in(&settings.bank_name)?,
-    };
+    let prompts = load_prompts(settings)?;
     let llm_limits = LlmLimits {
         first_token: Duration::from_millis(settings.llm_first_token_timeout_ms),
         total: Duration::from_millis(settings.llm_timeout_ms),
@@ -76,8 +74,10 @@ pub async fn build_pipeline(settings: &Settings, index: Index) -> anyhow::Result
             model.clone(),
         )) as Arc<dyn ChatModel>
     });
+    let guard = guard_for(settings, &prompts)?;
     Ok(Pipeline {
         index,
+        guard: Arc::new(guard),
         audit: Arc::new(audit),
         llm,
         prompts: Arc::new(prompts),
@@ -89,6 +89,41 @@ pub async fn build_pipeline(settings: &Settings, index: Index) -> anyhow::Result
             ..Default::default()
         },
     })
+}
+
+/// The guardrails for the configured bank (its knowledge base, numbers, domains, prompts).
+pub fn build_guard(settings: &Settings) -> anyhow::Result<Guard> {
+    guard_for(settings, &load_prompts(settings)?)
+}
+
+fn guard_for(settings: &Settings, prompts: &Prompts) -> anyhow::Result<Guard> {
+    let system_prompts = [Lang::En, Lang::ZhCn]
+        .into_iter()
+        .map(|lang| prompts.text("system", lang))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Guard::for_bank(
+        &knowledge_texts(settings),
+        &settings.published_numbers(),
+        &settings.link_domains(),
+        &system_prompts,
+    ))
+}
+
+fn load_prompts(settings: &Settings) -> anyhow::Result<Prompts> {
+    match &settings.prompts_dir {
+        Some(dir) => Prompts::load(dir, &settings.bank_name)
+            .with_context(|| format!("cannot load prompts from {}", dir.display())),
+        None => Prompts::built_in(&settings.bank_name),
+    }
+}
+
+/// The text of the knowledge base folder, for the guardrails' list of the bank's own
+/// numbers and domains. Empty when the folder is absent (an index ingested elsewhere).
+fn knowledge_texts(settings: &Settings) -> Vec<String> {
+    let Ok(report) = load_dir(&settings.kb_dir) else {
+        return Vec::new();
+    };
+    report.sources.iter().map(|s| s.plain_text()).collect()
 }
 
 /// Hides a password in a database URL for messages.

@@ -1,12 +1,11 @@
 //! The chat pipeline: one core, independent of HTTP, driven by the JSON and SSE
 //! endpoints, `teller eval --answers` and the tests alike.
 //!
-//! validate → escalation check → condense follow-up → retrieve → answer policy
-//! (approved | refusal | generated | extractive | handoff) → citation check →
-//! audit commit → reply.
+//! validate → guardrails screen (mask personal data, escalation, advice, injection) →
+//! condense follow-up → retrieve → answer policy (handoff | refusal | approved |
+//! generated | extractive) → citation check and output guard → audit commit → reply.
 
 pub mod citations;
-pub mod escalation;
 pub mod extractive;
 pub mod llm;
 pub mod pipeline;

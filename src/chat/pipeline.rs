@@ -1,13 +1,13 @@
 //! The chat pipeline core. See the module docs of [`crate::chat`] for the flow.
 
 use super::citations::CitationFilter;
-use super::escalation::{escalation_reason, TOOL_FAILURE};
 use super::extractive;
 use super::llm::{ChatModel, LlmError, LlmLimits, LlmMessage};
-use super::policy::{decide, Decision, Grounding, PolicyConfig};
+use super::policy::{decide, Decision, Grounding, PolicyConfig, Refusal};
 use super::prompts::{PromptPassage, Prompts, TemplateRef};
 use super::types::{ChatError, ChatReply, ChatRequest, Citation, Handoff, Mode, StreamEvent};
 use crate::audit::{AuditStore, EventBatch, NewConversation, NewEvent, NewMessage, StoredMessage};
+use crate::guard::{escalation, Guard, Reason, Screened};
 use crate::knowledge::Chunker;
 use crate::lang::Lang;
 use crate::retrieval::query::{retrieval_query, Role, Turn};
@@ -62,6 +62,7 @@ pub struct Pipeline {
     pub llm: Option<Arc<dyn ChatModel>>,
     pub prompts: Arc<Prompts>,
     pub chunker: Chunker,
+    pub guard: Arc<Guard>,
     pub options: PipelineOptions,
 }
 
@@ -78,8 +79,11 @@ struct TurnContext<'a> {
     conversation_id: Uuid,
     /// The conversation starts with this turn.
     is_new: bool,
-    /// Kinds of personal data masked out of the message.
-    masked: &'a [&'static str],
+    /// What the inbound guardrails found.
+    screened: &'a Screened,
+    /// Personal data was masked for the first time in this conversation: remind the
+    /// customer not to share it.
+    remind: bool,
     /// 1-based number of the customer's turn.
     turn: usize,
     message_id: Uuid,
@@ -107,20 +111,31 @@ struct Answer {
     fallback: Option<&'static str>,
     /// Already sent to the client as deltas (generated answers stream as they come).
     streamed: bool,
+    /// What the output guard changed or caught (e.g. `system_prompt_echo`).
+    flags: Vec<&'static str>,
 }
 
 impl Answer {
-    fn template(mode: Mode, text: String, template: TemplateRef, handoff: Option<Handoff>) -> Self {
+    fn plain(mode: Mode, text: String) -> Self {
         Self {
             mode,
             text,
             citations: Vec::new(),
-            handoff,
-            templates: vec![template],
+            handoff: None,
+            templates: Vec::new(),
             model: None,
             usage: None,
             fallback: None,
             streamed: false,
+            flags: Vec::new(),
+        }
+    }
+
+    fn template(mode: Mode, text: String, template: TemplateRef, handoff: Option<Handoff>) -> Self {
+        Self {
+            handoff,
+            templates: vec![template],
+            ..Self::plain(mode, text)
         }
     }
 }
@@ -182,9 +197,10 @@ impl Pipeline {
     ) -> Result<ChatReply, ChatError> {
         let started = Instant::now();
         let deadline = started + self.options.deadline;
-        // Card numbers are masked before retrieval, the model, logs or the record see them.
-        let masked = crate::guard::mask(request.message.as_str());
-        let message = masked.text;
+        // Personal data is masked before retrieval, the model, logs or the record see it;
+        // every other check runs on the masked text.
+        let mut screened = self.guard.screen(request.message.as_str());
+        let message = screened.masked.text.clone();
 
         let (conversation_id, token, is_new, history) = match &request.conversation {
             Some((id, token)) => {
@@ -201,47 +217,35 @@ impl Pipeline {
         }
         let lang = request.lang.unwrap_or_else(|| Lang::detect(&message));
         let history_turns = self.bounded_history(&history);
+        // A short yes right after the assistant offered a colleague accepts the offer.
+        let offered = history
+            .iter()
+            .rev()
+            .find(|m| m.role == "assistant")
+            .is_some_and(|m| m.mode.as_deref() == Some(Mode::Refusal.as_str()));
+        if screened.escalation.is_none() && offered && escalation::accepts_offer(&message) {
+            screened.escalation = Some(Reason::CustomerRequest);
+        }
+        // The reminder not to share personal data comes once per conversation: earlier
+        // customer messages with placeholders got it already.
+        let remind = !screened.masked.found.is_empty()
+            && !history
+                .iter()
+                .any(|m| m.role == "user" && crate::guard::pii::has_placeholder(&m.content));
 
         // Retrieval runs for handoffs too: the record shows what the bank's documents
-        // said about the customer's situation.
-        let escalation = escalation_reason(&message);
+        // said about the customer's situation, and safety information comes from there.
         let stage = Instant::now();
         let (query, condense_template) = self.standalone_query(&history_turns, &message, lang, deadline).await;
         let condense_ms = stage.elapsed().as_secs_f64() * 1e3;
         let stage = Instant::now();
-        let chunks = timeout_at(
-            deadline,
-            self.index.search_chunks(
-                &query,
-                &SearchOptions {
-                    k: self.options.k,
-                    lang: Some(lang),
-                    ..Default::default()
-                },
-            ),
-        )
-        .await
-        .map_err(|_| ChatError::Deadline)?
-        .map_err(ChatError::RetrievalUnavailable)?;
-        let sources = distinct_sources(chunks.clone(), self.options.k);
-        // Only the chunks of the sources an extractive answer may quote are kept for the
-        // rest of the turn (a streamed turn holds them until it ends).
-        let quotable: Vec<&str> = sources
-            .iter()
-            .take(extractive::MAX_SOURCES)
-            .map(|h| h.chunk.source_id.as_str())
-            .collect();
-        let chunks = chunks
-            .into_iter()
-            .filter(|c| quotable.contains(&c.chunk.source_id.as_str()))
-            .collect();
-        let retrieved = Retrieved { sources, chunks };
+        let retrieved = self.retrieve(&query, lang, deadline).await?;
         let hits = &retrieved.sources[..];
         let retrieval_ms = stage.elapsed().as_secs_f64() * 1e3;
         metrics::histogram!("teller_stage_seconds", "stage" => "retrieval").record(retrieval_ms / 1e3);
 
         let grounding = Grounding::measure(&query, lang, hits, &self.index.bm25, &self.index.vocabulary());
-        let decision = decide(escalation, hits, &grounding, &self.options.policy);
+        let decision = decide(&screened, hits, &grounding, &self.options.policy);
         let message_id = Uuid::new_v4();
         let stage = Instant::now();
         let ctx = TurnContext {
@@ -252,7 +256,8 @@ impl Pipeline {
             retrieved: &retrieved,
             conversation_id,
             is_new,
-            masked: &masked.found,
+            screened: &screened,
+            remind,
             turn,
             message_id,
             events: events.as_ref(),
@@ -291,6 +296,16 @@ impl Pipeline {
         self.audit.append(batch).await.map_err(ChatError::AuditUnavailable)?;
         metrics::histogram!("teller_stage_seconds", "stage" => "audit").record(stage.elapsed().as_secs_f64());
         metrics::counter!("teller_chat_turns_total", "mode" => answer.mode.as_str()).increment(1);
+        if let Some(reason) = screened.escalation.filter(|r| r.is_risk()) {
+            // Early warning: a bank watches this rate for waves of scams.
+            metrics::counter!("teller_risk_alerts_total", "reason" => reason.as_str()).increment(1);
+        }
+        if screened.injection {
+            metrics::counter!("teller_injection_flagged_total").increment(1);
+        }
+        for kind in &screened.masked.found {
+            metrics::counter!("teller_pii_masked_total", "kind" => kind.as_str()).increment(1);
+        }
         if let Some(fallback) = answer.fallback {
             metrics::counter!("teller_llm_fallbacks_total", "reason" => fallback).increment(1);
         }
@@ -308,6 +323,31 @@ impl Pipeline {
         }
         metrics::histogram!("teller_stage_seconds", "stage" => "total").record(started.elapsed().as_secs_f64());
         Ok(reply)
+    }
+
+    async fn retrieve(&self, query: &str, lang: Lang, deadline: Instant) -> Result<Retrieved, ChatError> {
+        let options = SearchOptions {
+            k: self.options.k,
+            lang: Some(lang),
+            ..Default::default()
+        };
+        let chunks = timeout_at(deadline, self.index.search_chunks(query, &options))
+            .await
+            .map_err(|_| ChatError::Deadline)?
+            .map_err(ChatError::RetrievalUnavailable)?;
+        let sources = distinct_sources(chunks.clone(), self.options.k);
+        // Only the chunks of the sources an extractive answer may quote are kept for the
+        // rest of the turn (a streamed turn holds them until it ends).
+        let quotable: Vec<&str> = sources
+            .iter()
+            .take(extractive::MAX_SOURCES)
+            .map(|h| h.chunk.source_id.as_str())
+            .collect();
+        let chunks = chunks
+            .into_iter()
+            .filter(|c| quotable.contains(&c.chunk.source_id.as_str()))
+            .collect();
+        Ok(Retrieved { sources, chunks })
     }
 
     /// Most recent turns that fit the token budget, oldest first.
@@ -394,39 +434,39 @@ impl Pipeline {
             ..
         } = ctx;
         let hits = &retrieved.sources[..];
-        let template_text = |name: &str| {
-            self.prompts
-                .text(name, lang)
-                .expect("templates were checked at start-up")
-        };
-        let answer = match decision {
-            Decision::Handoff(reason) => Answer::template(
-                Mode::Handoff,
-                template_text("handoff"),
-                self.prompts.reference("handoff"),
-                Some(Handoff {
-                    reason: reason.to_string(),
-                }),
-            ),
-            Decision::Refusal => Answer::template(
-                Mode::Refusal,
-                template_text("refusal"),
-                self.prompts.reference("refusal"),
-                None,
-            ),
+        let mut answer = match decision {
+            Decision::Handoff { reason, quote } => {
+                let mut answer = Answer::template(
+                    Mode::Handoff,
+                    self.prompts
+                        .handoff(lang, reason)
+                        .expect("templates were checked at start-up"),
+                    self.prompts.reference("handoff"),
+                    Some(Handoff {
+                        reason: reason.to_string(),
+                    }),
+                );
+                // Meanwhile, what the bank's own documents say to do (a hotline, locking
+                // the card), quoted and cited, never generated.
+                if let (true, Some(terms)) = (quote, reason.safety_terms(lang)) {
+                    let safety_query = format!("{terms}\n{}", ctx.message);
+                    let found = self.retrieve(&safety_query, lang, ctx.deadline).await?;
+                    // Sentences are chosen for the safety terms alone, so the hotline comes
+                    // first rather than whatever echoes the customer's words.
+                    if let Some(extract) = self.compose_extract(lang, terms, &found) {
+                        answer.text = format!("{}\n\n{}", answer.text, extract.text);
+                        answer.citations = extract.cited.iter().map(|i| citation(&found.sources[*i])).collect();
+                    }
+                }
+                answer
+            }
+            Decision::Refusal(refusal) => self.refusal(refusal, lang),
             Decision::Approved => {
                 let top = &hits[0];
                 let text = top.chunk.faq_answer().unwrap_or(top.chunk.body()).to_string();
                 Answer {
-                    mode: Mode::Approved,
-                    text,
                     citations: vec![citation(top)],
-                    handoff: None,
-                    templates: Vec::new(),
-                    model: None,
-                    usage: None,
-                    fallback: None,
-                    streamed: false,
+                    ..Answer::plain(Mode::Approved, text)
                 }
             }
             Decision::Answer => match &self.llm {
@@ -434,6 +474,7 @@ impl Pipeline {
                 None => self.extractive(lang, query, retrieved, None),
             },
         };
+        self.frame(ctx, &mut answer);
         if let Some(tx) = events {
             let meta = StreamEvent::Meta {
                 conversation_id,
@@ -446,20 +487,63 @@ impl Pipeline {
         Ok(answer)
     }
 
+    fn refusal(&self, refusal: Refusal, lang: Lang) -> Answer {
+        let name = refusal.template();
+        Answer::template(
+            Mode::Refusal,
+            self.prompts
+                .text(name, lang)
+                .expect("templates were checked at start-up"),
+            self.prompts.reference(name),
+            refusal.reason().map(|r| Handoff { reason: r.to_string() }),
+        )
+    }
+
+    /// The AI disclosure that opens a conversation and the reminder after masked
+    /// personal data, around the body of a reply.
+    fn frame_parts(&self, ctx: TurnContext<'_>) -> (Option<String>, Option<String>) {
+        let text = |name| {
+            self.prompts
+                .text(name, ctx.lang)
+                .expect("templates were checked at start-up")
+        };
+        (
+            ctx.is_new.then(|| text("disclosure")),
+            ctx.remind.then(|| text("reminder")),
+        )
+    }
+
+    fn frame(&self, ctx: TurnContext<'_>, answer: &mut Answer) {
+        let (disclosure, reminder) = self.frame_parts(ctx);
+        if let Some(disclosure) = disclosure {
+            answer.text = format!("{disclosure}\n\n{}", answer.text);
+            answer.templates.push(self.prompts.reference("disclosure"));
+        }
+        if let Some(reminder) = reminder {
+            answer.text = format!("{}\n\n{reminder}", answer.text);
+            answer.templates.push(self.prompts.reference("reminder"));
+        }
+    }
+
+    fn compose_extract(&self, lang: Lang, query: &str, retrieved: &Retrieved) -> Option<extractive::Extract> {
+        let vocabulary = self.index.vocabulary();
+        extractive::compose(
+            query,
+            lang,
+            &retrieved.sources,
+            &retrieved.chunks,
+            &self.index.bm25,
+            &vocabulary,
+        )
+    }
+
     fn extractive(&self, lang: Lang, query: &str, retrieved: &Retrieved, fallback: Option<&'static str>) -> Answer {
         let hits = &retrieved.sources[..];
-        let vocabulary = self.index.vocabulary();
-        match extractive::compose(query, lang, hits, &retrieved.chunks, &self.index.bm25, &vocabulary) {
+        match self.compose_extract(lang, query, retrieved) {
             Some(extract) => Answer {
-                mode: Mode::Extractive,
-                text: extract.text,
                 citations: extract.cited.iter().map(|i| citation(&hits[*i])).collect(),
-                handoff: None,
-                templates: Vec::new(),
-                model: None,
-                usage: None,
                 fallback,
-                streamed: false,
+                ..Answer::plain(Mode::Extractive, extract.text)
             },
             None => match fallback {
                 // The model failed and the passages hold nothing quotable: a person helps.
@@ -471,20 +555,13 @@ impl Pipeline {
                             .expect("templates were checked at start-up"),
                         self.prompts.reference("fallback"),
                         Some(Handoff {
-                            reason: TOOL_FAILURE.into(),
+                            reason: Reason::ToolFailure.to_string(),
                         }),
                     );
                     a.fallback = Some(reason);
                     a
                 }
-                None => Answer::template(
-                    Mode::Refusal,
-                    self.prompts
-                        .text("refusal", lang)
-                        .expect("templates were checked at start-up"),
-                    self.prompts.reference("refusal"),
-                    None,
-                ),
+                None => self.refusal(Refusal::MissingKnowledge, lang),
             },
         }
     }
@@ -538,54 +615,96 @@ impl Pipeline {
             };
             tx.send(meta).map_err(|_| ChatError::Cancelled)?;
         }
-        let mut filter = CitationFilter::new(passages.len());
-        let mut text = String::new();
-        let mut sent_any = false;
-        let mut on_delta = |delta: &str| {
-            let clean = filter.push(delta);
-            text.push_str(&clean);
+        let (disclosure, reminder) = self.frame_parts(ctx);
+        let mut templates = vec![self.prompts.reference("system"), self.prompts.reference("answer")];
+        // What the customer has been shown so far, exactly as the deltas said it.
+        let mut shown = String::new();
+        let send = |shown: &mut String, piece: String| {
+            shown.push_str(&piece);
             match events {
-                Some(tx) if !clean.is_empty() => {
-                    sent_any = true;
-                    // A closed channel means the client went away: stop generating. The
-                    // channel is unbounded because an answer is a few kilobytes at most.
-                    tx.send(StreamEvent::Delta(clean)).is_ok()
-                }
+                // A closed channel means the client went away.
+                Some(tx) if !piece.is_empty() => tx.send(StreamEvent::Delta(piece)).is_ok(),
                 _ => true,
             }
+        };
+        if let Some(disclosure) = disclosure {
+            send(&mut shown, format!("{disclosure}\n\n"));
+            templates.push(self.prompts.reference("disclosure"));
+        }
+        let opening = shown.len();
+        // Model output passes the citation check, then the output guard (markup, links,
+        // personal data, system-prompt echo), and only then reaches the customer.
+        let mut citations = CitationFilter::new(passages.len());
+        let mut guard = self.guard.output.stream(&self.guard.masker);
+        let mut client_open = true;
+        let mut on_delta = |delta: &str| {
+            let clean = guard.push(&citations.push(delta));
+            client_open = send(&mut shown, clean);
+            // Stop generating once the client left or the output repeats the prompt.
+            client_open && !guard.echoed()
         };
         let started = Instant::now();
         let result = llm.complete(messages, self.limits(deadline), &mut on_delta).await;
         metrics::histogram!("teller_stage_seconds", "stage" => "llm").record(started.elapsed().as_secs_f64());
-        let tail = filter.finish();
-        text.push_str(&tail);
-        if let (Some(tx), false) = (events, tail.is_empty()) {
-            let _ = tx.send(StreamEvent::Delta(tail));
-        }
-        match result {
+        let tail = guard.push(&citations.finish());
+        let tail = tail + &guard.finish();
+        let echoed = guard.echoed();
+        client_open = client_open && send(&mut shown, tail);
+        let body_sent = shown.len() > opening;
+        let cited: Vec<Citation> = citations.cited().iter().map(|n| citation(&hits[n - 1])).collect();
+        let base = |mode: Mode, handoff: Option<Handoff>| Answer {
+            mode,
+            text: String::new(),
+            citations: cited.clone(),
+            handoff,
+            templates: templates.clone(),
+            model: Some(llm.model().to_string()),
+            usage: None,
+            fallback: None,
+            streamed: events.is_some(),
+            flags: Vec::new(),
+        };
+        let mut answer = match result {
+            _ if echoed => {
+                // The model repeated its instructions: whatever came before stays (it was
+                // shown), the rest is replaced by a refusal.
+                tracing::warn!("model output repeated the system prompt; replaced by a refusal");
+                let refusal = self.refusal(Refusal::Injection, lang);
+                let addition = if body_sent {
+                    format!("\n\n{}", refusal.text)
+                } else {
+                    refusal.text.clone()
+                };
+                send(&mut shown, addition);
+                let mut answer = base(Mode::Refusal, None);
+                answer.citations.clear();
+                answer.templates.extend(refusal.templates);
+                answer.flags.push("system_prompt_echo");
+                answer
+            }
             Ok(completion) => {
                 metrics::counter!("teller_llm_tokens_total", "kind" => "prompt")
                     .increment(completion.prompt_tokens.unwrap_or(0).into());
                 metrics::counter!("teller_llm_tokens_total", "kind" => "completion")
                     .increment(completion.completion_tokens.unwrap_or(0).into());
-                Ok(Answer {
-                    mode: Mode::Generated,
-                    text: text.trim().to_string(),
-                    citations: filter.cited().iter().map(|n| citation(&hits[n - 1])).collect(),
-                    handoff: None,
-                    templates: vec![self.prompts.reference("system"), self.prompts.reference("answer")],
+                Answer {
                     model: Some(completion.model),
                     usage: Some((completion.prompt_tokens, completion.completion_tokens)),
-                    fallback: None,
-                    streamed: events.is_some(),
-                })
+                    ..base(Mode::Generated, None)
+                }
             }
-            Err(LlmError::Cancelled) => Err(ChatError::Cancelled),
-            Err(error) if !sent_any => {
+            Err(LlmError::Cancelled) if !client_open => return Err(ChatError::Cancelled),
+            Err(error) if !body_sent => {
                 tracing::warn!(error = %error, "model failed before answering; falling back to an extractive answer");
                 let mut answer = self.extractive(lang, query, retrieved, Some(error.kind()));
                 answer.model = Some(llm.model().to_string());
-                Ok(answer)
+                // After the disclosure, if one went out already.
+                send(&mut shown, answer.text.clone());
+                answer.streamed = events.is_some();
+                answer
+                    .templates
+                    .splice(0..0, templates.iter().filter(|t| t.name == "disclosure").cloned());
+                answer
             }
             Err(error) => {
                 // Part of a generated answer already reached the customer: finish it
@@ -595,29 +714,24 @@ impl Pipeline {
                     .prompts
                     .text("fallback", lang)
                     .expect("templates were checked at start-up");
-                let addition = format!("\n\n{apology}");
-                if let Some(tx) = events {
-                    let _ = tx.send(StreamEvent::Delta(addition.clone()));
-                }
-                Ok(Answer {
-                    mode: Mode::Handoff,
-                    text: format!("{}{addition}", text.trim_end()),
-                    citations: filter.cited().iter().map(|n| citation(&hits[n - 1])).collect(),
-                    handoff: Some(Handoff {
-                        reason: TOOL_FAILURE.into(),
+                send(&mut shown, format!("\n\n{apology}"));
+                let mut answer = base(
+                    Mode::Handoff,
+                    Some(Handoff {
+                        reason: Reason::ToolFailure.to_string(),
                     }),
-                    templates: vec![
-                        self.prompts.reference("system"),
-                        self.prompts.reference("answer"),
-                        self.prompts.reference("fallback"),
-                    ],
-                    model: Some(llm.model().to_string()),
-                    usage: None,
-                    fallback: Some(error.kind()),
-                    streamed: events.is_some(),
-                })
+                );
+                answer.templates.push(self.prompts.reference("fallback"));
+                answer.fallback = Some(error.kind());
+                answer
             }
+        };
+        if let Some(reminder) = reminder {
+            send(&mut shown, format!("\n\n{reminder}"));
+            answer.templates.push(self.prompts.reference("reminder"));
         }
+        answer.text = shown.trim().to_string();
+        Ok(answer)
     }
 
     fn turn_record(
@@ -635,7 +749,7 @@ impl Pipeline {
             retrieved,
             is_new,
             turn,
-            masked,
+            screened,
             ..
         } = ctx;
         let hits = &retrieved.sources[..];
@@ -648,7 +762,7 @@ impl Pipeline {
             payload,
         };
         let citations = serde_json::to_value(&reply.citations).expect("citations serialise");
-        EventBatch {
+        let mut batch = EventBatch {
             conversation: is_new.then(|| NewConversation {
                 id,
                 token_hash: hash_token(&reply.conversation_token),
@@ -657,7 +771,18 @@ impl Pipeline {
             events: vec![
                 event(
                     "message_received",
-                    json!({ "message_id": user_message_id, "turn": turn, "lang": lang, "content": message, "masked": masked }),
+                    json!({
+                        "message_id": user_message_id,
+                        "turn": turn,
+                        "lang": lang,
+                        "content": message,
+                        "masked": screened.masked.found,
+                        "screen": {
+                            "escalation": screened.escalation,
+                            "injection": screened.injection,
+                            "advice": screened.asks_for_advice,
+                        },
+                    }),
                 ),
                 event(
                     "retrieval",
@@ -683,6 +808,7 @@ impl Pipeline {
                             "model": answer.model,
                             "usage": answer.usage.map(|(p, c)| json!({ "prompt_tokens": p, "completion_tokens": c })),
                             "fallback": answer.fallback,
+                            "flags": answer.flags,
                             "latency_ms": { "condense": condense_ms, "retrieval": retrieval_ms, "answer": answer_ms },
                         }),
                     )
@@ -712,7 +838,18 @@ impl Pipeline {
                     event_index: 2,
                 },
             ],
+        };
+        if let Some(reason) = screened.escalation.filter(|r| r.is_risk()) {
+            // A risk alert of its own, so monitoring can count scams without reading turns.
+            batch.events.push(NewEvent {
+                actor: "system".into(),
+                ..event(
+                    "risk_alert",
+                    json!({ "reason": reason, "turn": turn, "message_id": reply.message_id, "lang": lang }),
+                )
+            });
         }
+        batch
     }
 
     /// A turn whose client left mid-answer: the customer's message is still recorded.

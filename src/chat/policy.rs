@@ -2,6 +2,7 @@
 //! evidence before any text is produced. Thresholds are calibrated on labelled questions
 //! (see BENCHMARKS.md, "Answer policy calibration").
 
+use crate::guard::{Reason, Screened};
 use crate::knowledge::SourceKind;
 use crate::lang::Lang;
 use crate::retrieval::bm25::Bm25Encoder;
@@ -69,31 +70,72 @@ impl Grounding {
 }
 
 /// What the turn will be answered with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
-    Handoff(&'static str),
+    /// A person takes over; `quote` when the passages hold safety information worth
+    /// giving the customer meanwhile (a hotline, what to do now).
+    Handoff {
+        reason: Reason,
+        quote: bool,
+    },
     /// Serve the first hit's approved FAQ answer verbatim.
     Approved,
-    Refusal,
+    Refusal(Refusal),
     /// Answer from the passages (with the model, or extractively without one).
     Answer,
 }
 
-/// Applies the policy in its fixed order: escalation, approved answer, refusal, answer.
-pub fn decide(
-    escalation: Option<&'static str>,
-    hits: &[Hit],
-    grounding: &Grounding,
-    config: &PolicyConfig,
-) -> Decision {
-    if let Some(reason) = escalation {
-        return Decision::Handoff(reason);
+/// Why the bot declines to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Nothing in the knowledge base clears the grounding floor: offer a colleague.
+    MissingKnowledge,
+    /// Investment, legal or tax advice: offer a colleague.
+    PolicyRestriction,
+    /// The message tried to change the assistant's instructions.
+    Injection,
+}
+
+impl Refusal {
+    /// The reason recorded with the reply when a colleague is offered.
+    pub fn reason(self) -> Option<Reason> {
+        match self {
+            Refusal::MissingKnowledge => Some(Reason::MissingKnowledge),
+            Refusal::PolicyRestriction => Some(Reason::PolicyRestriction),
+            Refusal::Injection => None,
+        }
+    }
+
+    /// The template that words it.
+    pub fn template(self) -> &'static str {
+        match self {
+            Refusal::MissingKnowledge => "refusal",
+            Refusal::PolicyRestriction => "policy",
+            Refusal::Injection => "injection",
+        }
+    }
+}
+
+/// Applies the policy in its fixed order: escalation, the guardrails' refusals (prompt
+/// injection, advice), approved answer, refusal for want of grounding, answer.
+pub fn decide(screened: &Screened, hits: &[Hit], grounding: &Grounding, config: &PolicyConfig) -> Decision {
+    if let Some(reason) = screened.escalation {
+        return Decision::Handoff {
+            reason,
+            quote: reason.safety_terms(crate::lang::Lang::En).is_some(),
+        };
+    }
+    if screened.injection {
+        return Decision::Refusal(Refusal::Injection);
+    }
+    if screened.asks_for_advice {
+        return Decision::Refusal(Refusal::PolicyRestriction);
     }
     let Some(top) = hits.first() else {
-        return Decision::Refusal;
+        return Decision::Refusal(Refusal::MissingKnowledge);
     };
     if grounding.coverage < config.grounding_min_coverage {
-        return Decision::Refusal;
+        return Decision::Refusal(Refusal::MissingKnowledge);
     }
     if top.chunk.kind == SourceKind::Faq
         && top.chunk.approved

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The templates Teller needs, per language.
-pub const TEMPLATE_NAMES: [&str; 7] = [
+pub const TEMPLATE_NAMES: [&str; 10] = [
     "system",
     "answer",
     "condense",
@@ -20,6 +20,9 @@ pub const TEMPLATE_NAMES: [&str; 7] = [
     "handoff",
     "fallback",
     "disclosure",
+    "policy",
+    "injection",
+    "reminder",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +62,9 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("en/handoff.j2", include_str!("../../prompts/en/handoff.j2")),
     ("en/fallback.j2", include_str!("../../prompts/en/fallback.j2")),
     ("en/disclosure.j2", include_str!("../../prompts/en/disclosure.j2")),
+    ("en/policy.j2", include_str!("../../prompts/en/policy.j2")),
+    ("en/injection.j2", include_str!("../../prompts/en/injection.j2")),
+    ("en/reminder.j2", include_str!("../../prompts/en/reminder.j2")),
     ("zh-CN/system.j2", include_str!("../../prompts/zh-CN/system.j2")),
     ("zh-CN/answer.j2", include_str!("../../prompts/zh-CN/answer.j2")),
     ("zh-CN/condense.j2", include_str!("../../prompts/zh-CN/condense.j2")),
@@ -66,6 +72,9 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("zh-CN/handoff.j2", include_str!("../../prompts/zh-CN/handoff.j2")),
     ("zh-CN/fallback.j2", include_str!("../../prompts/zh-CN/fallback.j2")),
     ("zh-CN/disclosure.j2", include_str!("../../prompts/zh-CN/disclosure.j2")),
+    ("zh-CN/policy.j2", include_str!("../../prompts/zh-CN/policy.j2")),
+    ("zh-CN/injection.j2", include_str!("../../prompts/zh-CN/injection.j2")),
+    ("zh-CN/reminder.j2", include_str!("../../prompts/zh-CN/reminder.j2")),
 ];
 
 impl Prompts {
@@ -141,8 +150,19 @@ impl Prompts {
         for lang in [Lang::En, Lang::ZhCn] {
             self.answer(lang, &passages, "q")?;
             self.condense(lang, &[("user".into(), "a".into())], "b")?;
-            for name in ["system", "refusal", "handoff", "fallback", "disclosure"] {
+            for name in [
+                "system",
+                "refusal",
+                "fallback",
+                "disclosure",
+                "policy",
+                "injection",
+                "reminder",
+            ] {
                 self.text(name, lang)?;
+            }
+            for reason in crate::guard::Reason::ALL {
+                self.handoff(lang, reason)?;
             }
         }
         Ok(())
@@ -160,6 +180,15 @@ impl Prompts {
     /// A template that needs only the bank name (system, refusal, handoff, ...).
     pub fn text(&self, name: &str, lang: Lang) -> anyhow::Result<String> {
         self.render(name, lang, minijinja::context! { bank_name => self.bank_name })
+    }
+
+    /// The handoff message, worded for the reason.
+    pub fn handoff(&self, lang: Lang, reason: crate::guard::Reason) -> anyhow::Result<String> {
+        self.render(
+            "handoff",
+            lang,
+            minijinja::context! { bank_name => self.bank_name, reason => reason.as_str() },
+        )
     }
 
     pub fn answer(&self, lang: Lang, passages: &[PromptPassage], question: &str) -> anyhow::Result<String> {

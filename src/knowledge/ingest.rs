@@ -34,6 +34,10 @@ pub struct IngestSummary {
     /// (or because some files failed to load, so their sources cannot be told apart).
     pub stale: usize,
     pub chunks_written: usize,
+    /// Sources whose text reads like instructions to an AI (possible prompt injection
+    /// planted in a document): still indexed, always given to the model as data, and
+    /// listed here for a person to review.
+    pub flagged: Vec<String>,
     pub seconds: f64,
     #[serde(skip)]
     pub errors: Vec<LoadError>,
@@ -46,6 +50,14 @@ impl std::fmt::Display for IngestSummary {
             "sources: {} added, {} updated, {} unchanged, {} removed; {} chunks written in {:.2}s",
             self.added, self.updated, self.unchanged, self.removed, self.chunks_written, self.seconds
         )?;
+        if !self.flagged.is_empty() {
+            write!(
+                f,
+                "; {} sources flagged for instruction-like text (review them): {}",
+                self.flagged.len(),
+                self.flagged.join(", ")
+            )?;
+        }
         if self.stale > 0 {
             write!(f, "; {} stale sources kept (use --prune to remove)", self.stale)?;
         }
@@ -80,6 +92,10 @@ pub async fn ingest(index: &Index, chunker: &Chunker, options: &IngestOptions) -
     let on_disk: HashSet<String> = report.sources.iter().map(|s| s.id.clone()).collect();
     let mut to_write: Vec<(Source, String, bool)> = Vec::new();
     for source in report.sources {
+        if crate::guard::injection::is_injection(&source.plain_text()) {
+            tracing::warn!(source = %source.id, origin = %source.origin.display(), "instruction-like text in a knowledge-base document");
+            summary.flagged.push(source.id.clone());
+        }
         let hash = source.content_hash();
         match indexed.get(&source.id) {
             Some(old) if *old == hash => summary.unchanged += 1,

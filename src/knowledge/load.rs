@@ -58,6 +58,22 @@ pub struct Section {
 }
 
 impl Source {
+    /// All of the source's text (question and answer, or every section), for checks
+    /// that read documents whole.
+    pub fn plain_text(&self) -> String {
+        match &self.content {
+            Content::Faq { question, answer, .. } => format!("{question}\n{answer}"),
+            Content::Sections(sections) => sections
+                .iter()
+                .map(|s| match &s.heading {
+                    Some(h) => format!("{h}\n{}", s.text),
+                    None => s.text.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
     /// SHA-256 over everything that affects the indexed chunks: a changed answer, title,
     /// tag or date changes the hash, a touched-but-identical file does not.
     pub fn content_hash(&self) -> String {

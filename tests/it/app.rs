@@ -129,6 +129,33 @@ impl TestApp {
         (status, parse_sse(&text))
     }
 
+    /// The whole audit log as the compliance export writes it (JSON Lines).
+    pub async fn audit_export(&self) -> String {
+        let url = teller::startup::database_url(&self.settings).unwrap();
+        let store = teller::audit::AuditStore::connect(&url).await.unwrap();
+        let mut export = Vec::new();
+        store
+            .export(
+                "2000-01-01T00:00:00Z",
+                "2999-01-01T00:00:00Z",
+                teller::audit::ExportFormat::Jsonl,
+                &mut export,
+            )
+            .await
+            .unwrap();
+        String::from_utf8(export).unwrap()
+    }
+
+    /// Audit events of one kind, parsed.
+    pub async fn audit_events(&self, kind: &str) -> Vec<Value> {
+        self.audit_export()
+            .await
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|e| e["kind"] == kind)
+            .collect()
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
         let mut request = self.client.get(format!("{}{path}", self.address));
         if let Some(token) = token {

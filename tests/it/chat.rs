@@ -14,7 +14,7 @@ async fn approved_faq_answers_are_served_verbatim_with_their_citation() {
     assert_eq!(reply["mode"], "approved", "{reply}");
     let answer = reply["answer"].as_str().unwrap();
     assert!(
-        answer.starts_with("The Lantern Gold card has an annual fee of LTD 480"),
+        answer.contains("\n\nThe Lantern Gold card has an annual fee of LTD 480"),
         "{answer}"
     );
     assert_eq!(reply["citations"][0]["source_id"], "faq-basics-001");
@@ -46,6 +46,11 @@ async fn questions_the_knowledge_base_cannot_answer_are_refused_with_an_offer_of
     assert_eq!(reply["mode"], "refusal", "{reply}");
     assert!(reply["answer"].as_str().unwrap().contains("colleague"));
     assert_eq!(reply["citations"], json!([]));
+    assert_eq!(reply["handoff"]["reason"], "missing_knowledge");
+    // Saying yes to the offer hands the conversation over.
+    let yes = app.follow_up(&reply, "yes please").await;
+    assert_eq!(yes["mode"], "handoff", "{yes}");
+    assert_eq!(yes["handoff"]["reason"], "customer_request");
 
     let reply = app.ask("你们卖旅游保险吗？").await;
     assert_eq!(reply["mode"], "refusal", "{reply}");
@@ -75,9 +80,10 @@ async fn generated_answers_use_the_templates_and_only_real_citations() {
     let question = "I lost the key to my safe deposit box - what does it cost to have the lock drilled?";
     let reply = app.ask(question).await;
     assert_eq!(reply["mode"], "generated", "{reply}");
-    assert_eq!(
-        reply["answer"],
-        "Drilling the lock costs LTD 350 [1], and a new key is cut."
+    let answer = reply["answer"].as_str().unwrap();
+    assert!(
+        answer.ends_with("\n\nDrilling the lock costs LTD 350 [1], and a new key is cut."),
+        "{answer}"
     );
     assert_eq!(reply["citations"].as_array().unwrap().len(), 1);
     assert_eq!(reply["citations"][0]["source_id"], "doc-guide");
@@ -397,30 +403,21 @@ async fn health_readiness_and_metrics() {
 async fn card_numbers_never_reach_the_model_or_the_record() {
     let standin = StandInServer::start(Script::default()).await;
     let app = spawn_app_with_llm(&standin).await;
-    let message = "I lost my card 4111 1111 1111 1111 - what does it cost to have the safe deposit box lock drilled?";
+    let message = "my card is 4111 1111 1111 1111 - what does it cost to have the safe deposit box lock drilled?";
     let (status, events) = app.chat_stream(json!({ "message": message })).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(events.last().unwrap().event, "done", "{events:?}");
-    for request in standin.recorder.requests() {
+    let requests = standin.recorder.requests();
+    assert!(!requests.is_empty(), "the model was asked");
+    for request in requests {
         let body = request.to_string();
         assert!(
             !body.contains("4111 1111 1111 1111") && !body.contains("4111111111111111"),
             "{body}"
         );
+        assert!(body.contains("[CARD ••••1111]"), "{body}");
     }
-    let url = teller::startup::database_url(&app.settings).unwrap();
-    let store = teller::audit::AuditStore::connect(&url).await.unwrap();
-    let mut export = Vec::new();
-    store
-        .export(
-            "2000-01-01T00:00:00Z",
-            "2999-01-01T00:00:00Z",
-            teller::audit::ExportFormat::Jsonl,
-            &mut export,
-        )
-        .await
-        .unwrap();
-    let export = String::from_utf8(export).unwrap();
+    let export = app.audit_export().await;
     assert!(
         !export.contains("4111 1111 1111 1111") && !export.contains("1111 1111 1111"),
         "{export}"

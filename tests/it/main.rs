@@ -7,6 +7,7 @@ mod chat;
 mod cli;
 mod compliance;
 mod embed;
+mod guard;
 mod helpers;
 mod ingest;
 mod retrieval;
