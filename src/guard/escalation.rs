@@ -96,7 +96,7 @@ static FRAUD: LazyLock<RegexSet> = LazyLock::new(|| {
         r"(?i)\b(read out|gave out|gave away|told (him|her|them))\b[^.?!]{0,25}\b(code|digits|pin|password|otp)",
         r#"(?i)["“'‘](\w+\s)?(advisor|adviser|broker|mentor|investigator|officer|security|fraud team)["”'’]"#,
         r"(?i)\b(stopped replying|stopped answering|stopped responding|blocked me|disappeared|vanished|can'?t reach (him|her|them))\b[^.?!]{0,60}\b(wired|sent|paid|transferred|invested|money|savings|everything)\b|\b(wired|sent|paid|transferred|invested)\b[^.?!]{0,60}\b(stopped replying|stopped answering|blocked me|disappeared|vanished)",
-        r"(?i)\bnever met\b[^.?!]{0,60}\b(money|sent|transfer|pay)|\bdating (app|site)\b[^.?!]{0,60}\b(money|sent|transfer|pay)|\b(it'?s|is) a con\b",
+        r"(?i)\b(paid|sent|transferred|wired|invested|gave)\b[^.?!]{0,60}\b(blocked me|stopped replying|stopped answering|disappeared|promised \d+ ?%|guaranteed)|\b(money|sending|sent|transfer\w*|pay\w*)\b[^.?!]{0,60}\bnever met\b|[\x22'‘“](girlfriend|boyfriend|lover|investor|friend|advisor|adviser)[\x22'’”]|\bnever met\b[^.?!]{0,60}\b(money|sent|transfer|pay)|\bdating (app|site)\b[^.?!]{0,60}\b(money|sent|transfer|pay)|\b(it'?s|is) a con\b",
         r"(?i)\b(someone|somebody)('s| has)? (logged|signed) (into|in to|onto)\b|\bchanged my (email|password|phone number|mobile number)\b[^.?!]{0,20}\b(not me|wasn'?t me|didn'?t)",
         r"(?i)\b(put|move|transfer|keep|withdraw)\b[^.?!]{0,20}\b(savings|money|funds|cash)\b[^.?!]{0,20}\b(somewhere safe|safe place|safe account|for safekeeping)|\btelling (him|her|me|them|us) to (move|put|transfer|withdraw|send|buy|pay)\b",
         r"(?i)\b(ported|port(ed)? out|sim (card )?(swap|replaced|changed|deactivated))\b|\b(network|signal|phone) (went dead|died|stopped)\b[^.?!]{0,60}\b(log ?in|code|password|text|sms)",
@@ -246,7 +246,7 @@ static ACCOUNT_SPECIFIC: LazyLock<RegexSet> = LazyLock::new(|| {
         r"(?i)\bmy\b[^.?!]{0,30}\b(payment|transfer|refund)\b[^.?!]{0,40}\b(hasn'?t reached|not reached|where is it|reached)|\b(land|landed|arrive|arrived|reach|reached|show|showed|shown) (up )?(in|on) my (account|card)\b",
         r"(?i)\b(card|payment)\b[^.?!]{0,10}\b(got |was )?(rejected|declined|refused)\b[^.?!]{0,40}\b(why|ago|just now|today)",
         r"(?i)\b(switch|change|move|turn)\b[^.?!]{0,10}\bmy\b[^.?!]{0,30}\b(statements?|notifications|alerts)\b|\b(outstanding|amount|balance) (amount )?on my\b|\bwhen my\b[^.?!]{0,30}\b(matures|maturity|is due|expires|arrives)",
-        r"(还没收到|钱去哪了|刷卡失败|被拒[^。！？]{0,6}什么原因|失败[^。！？]{0,4}什么原因|我的[^。！？]{0,10}有进展|欠款多少|欠多少|到我的?(账上|账户|卡上)了?吗)",
+        r"(还没收到|钱去哪了|刷卡失败|被拒[^。！？]{0,6}什么原因|失败[^。！？]{0,4}什么原因|我的[^。！？]{0,10}有进展|(现在|目前|我)[^。！？]{0,6}(欠款多少|欠多少)|到我的?(账上|账户|卡上)了?吗)",
         r"(?i)\b(what'?s|what is|how much is|tell me|check|show me|give me)\b[^.?!]{0,10}\b(my|our)\b[^.?!]{0,15}\b(balance|available credit|credit limit|outstanding|statement balance|minimum payment|points balance)\b",
         r"(?i)\bhow much (money )?(do i have|is (left )?in my|have i got|i have left|is left|do i owe|i owe)\b|\bhow much interest (have )?i (earned|paid)\b|\bhow many\b[^.?!]{0,30}\bhave i (used|made|got)\b",
         r"(?i)\bwhy\b[^.?!]{0,30}\b(was i|am i|have i been|did you|did i get|were we|is my|was my|has my|did my|is there)\b",
@@ -260,9 +260,9 @@ static ACCOUNT_SPECIFIC: LazyLock<RegexSet> = LazyLock::new(|| {
         r"(?i)\b(close|cancel|unfreeze|unlock|unblock|reactivate)\s+(my|our)\s+(account|card|loan)\b|\bshow me my\b|\bmy last \d+ transactions\b",
         // Chinese.
         r"(我的|我)[^。！？]{0,6}(余额|还有多少钱|剩多少|可用额度|欠款|积分还有|要还多少|还多少)|(卡里|卡上)还有多少",
-        r"(查|看|告诉我|查询)[^。！？]{0,4}(一下)?[^。！？]{0,4}(我的)?[^。！？]{0,4}(余额|账单金额|还款额|交易记录|积分|交易)",
+        r"(查|看|告诉我|查询)[^。！？]{0,3}(一下)?我的?[^。！？]{0,6}(余额|账单金额|还款额|交易记录|积分|交易|账单)",
         r"(为什么|为啥|怎么)[^。！？]{0,12}(扣了?我|扣款|被扣|收了?我|扣费|被拒|拒绝了?|冻结|被锁|锁了|停用|封了|多扣|被降|降了|显示未还|还显示)",
-        r"(我的|我那笔|我这笔|我的那笔)[^。！？]{0,10}(转账|汇款|申请|贷款|款项|退款|工资|交易|定期存款|存款)[^。！？]{0,10}(到账|到了|通过|批了|进度|怎么样了|处理|还没|没到|卡住|审批|利息)",
+        r"(我的|我那笔|我这笔|我的那笔)[^。！？]{0,4}(转账|汇款|申请|贷款|款项|退款|工资|交易|定期存款|存款)[^。！？]{0,10}(到账|到了|通过|批了|进度|怎么样了|处理|还没|没到|卡住|审批|利息)",
         r"(到账了?没|到账了吗|扣了吗|扣了没|有结果了吗|到哪一步|寄到哪|什么时候扣款|什么时候到)",
         r"(进度|状态)[^。！？]{0,6}(我的)?[^。！？]{0,6}(申请|转账|退款|贷款)|(申请|转账|退款|贷款)[^。！？]{0,6}(进度|状态)",
         r"(帮我|给我|把我的|我的)[^。！？]{0,4}(修改|更改|更新|改一下|换一下|提高|调高|降低)[^。！？]{0,8}(地址|电话|手机号|邮箱|姓名|资料|额度)",
@@ -277,15 +277,18 @@ static ACCOUNT_SPECIFIC: LazyLock<RegexSet> = LazyLock::new(|| {
 /// happening to the customer now.
 static GENERAL_QUESTION: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"(?i)\b(if i ever|if (a|my|the) card (ever )?(gets?|got|was|is|were)|ever (lose|got stolen|gets? stolen|misplace)|in general|generally|just curious|curious|suppose|hypothetically|what happens if|what should i do (if|to)|what is|what's (a|an|the)|what are|how (does|do|would|should|can) (a|an|the|you|people|one|i (spot|know|protect|avoid|report|make|file|lodge|complain|recogni[sz]e))|explain|tell me about|i heard (about|that|of|on|there)|i read (an|a|about|that|the news|online|somewhere)|warning signs|difference between|how long does|is there|are there|which number|protect (myself|customers|me)|keep (my|your) card safe|how to|ways to|tips|(complaints?|claims?) process|the process)\b",
+        r"(?i)\b(if i ever|if (a|my|the) card (ever )?(gets?|got|was|is|were)|ever (lose|got stolen|gets? stolen|misplace)|in general|generally|just curious|curious|suppose|hypothetically|what happens if|what should i do (if|to)|what is|what's (a|an|the)|what are|how (does|do|would|should|can) (a|an|the|you|people|one|i (spot|know|protect|avoid|report|make|file|lodge|complain|recogni[sz]e))|explain|tell me about|i heard (about|that|of|on|there)|i read (an|a|about|that|the news|online|somewhere)|warning signs|difference between|how long does|is there|are there|which number|where (do|can|should) i|if (you|i|we|someone|somebody|my|a|the|it)|can i (nominate|set up|add|register|name)|protect (myself|customers|me)|keep (my|your) card safe|how to|ways to|tips|(complaints?|claims?) process|the process)\b",
         r"(假如|假设|如果|万一|要是|一般|什么是|有哪些|怎么防|如何防|怎样防|防止|防范|识别|辨别|分辨|讲讲|介绍一下|流程|区别|不同|听说|了解一下|特征|套路|是什么|多久|怎么办理|哪个机构|可以找|论文|宣传)",
     ])
 });
 
+/// The customer's own account or card.
+static FIRST_PERSON: LazyLock<RegexSet> = LazyLock::new(|| set(&[r"(?i)\b(my|our)\b", r"我的|我这|我那|我[^们]"]));
+
 /// What says it is happening now, to the customer.
 static HAPPENING_NOW: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"(?i)\b(just|right now|today|yesterday|this morning|tonight|last night|hours? ago|minutes? ago|still|already|i think i|i've been|i have been|we'?ve been|someone (is|has|just)|they (took|have|stole))\b|\b(was|were|got|has been|have been)\s+(stolen|taken|hacked|scammed|lost|swallowed)\b",
+        r"(?i)\bjust (now|got|been|had|happened|realised|realized|noticed|saw|received|lost|sent|paid|transferred|gave|read|clicked|found|checked)\b|\b(right now|today|yesterday|this morning|tonight|last night|hours? ago|minutes? ago|still|already|i think i|i've been|i have been|we'?ve been|someone (is|has|just)|they (took|have|stole))\b|\b(was|were|got|has been|have been)\s+(stolen|taken|hacked|scammed|lost|swallowed)\b",
         r"(刚|刚才|今天|昨天|现在|正在|已经|还在|我的[^。！？]{0,6}被|我要(走|投诉|申诉|告)|我就去)",
     ])
 });
@@ -316,6 +319,7 @@ static HOW_TO: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
         r"(?i)^\s*(how (can|do|could|would|should|to) (i|we|you|one)|how to|where (can|do|could) (i|we)|can i|could i|is it possible|is there a way|what'?s the (best |quickest |easiest )?way|what is the (best |quickest |easiest )?way|does the app|do you)\b",
         r"(如何|怎样|怎么|在哪|哪里可以|可以在|能不能|能否|能)[^。！？]{0,8}(查|看|查询|修改|更改|改|注销|解锁|激活)",
+        r"(?i)\bwhere (do|can|should) (i|we) (forward|report|send)\b",
     ])
 });
 
@@ -338,7 +342,12 @@ pub fn escalation_reason(message: &str) -> Option<Reason> {
         }
         match reason {
             // "How can I check my balance?" is a question for the knowledge base.
-            Reason::AccountSpecific => !HOW_TO.is_match(message),
+            Reason::AccountSpecific => {
+                !HOW_TO.is_match(message)
+                    && (!GENERAL_QUESTION.is_match(message)
+                        || HAPPENING_NOW.is_match(message)
+                        || FIRST_PERSON.is_match(message))
+            }
             // "What is a safe-account scam?" too, unless it is happening now.
             Reason::FraudOrScam | Reason::LostCard | Reason::Complaint => {
                 !GENERAL_QUESTION.is_match(message) || HAPPENING_NOW.is_match(message)
