@@ -60,7 +60,11 @@ fn main() {
         avg,
         passages.len()
     );
-    let target = 200 * 1024 * 1024;
+    let megabytes: usize = std::env::var("TELLER_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let target = megabytes * 1024 * 1024;
     // Warm the lazily compiled patterns.
     let _ = guard.screen("warm up 4111 1111 1111 1111");
     let (mask_msgs, a) = throughput(&messages, target, |t| guard.masker.mask(t).text.len());

@@ -84,8 +84,15 @@ impl std::fmt::Display for Reason {
     }
 }
 
+/// A set of patterns, with room for the lazy DFA to cache what these long, bounded
+/// patterns need (with the default cache it gives up and falls back to a much slower
+/// engine on most messages).
 fn set(patterns: &[&str]) -> RegexSet {
-    RegexSet::new(patterns).expect("escalation patterns compile")
+    regex::RegexSetBuilder::new(patterns)
+        .size_limit(64 << 20)
+        .dfa_size_limit(64 << 20)
+        .build()
+        .expect("escalation patterns compile")
 }
 
 // Shared fragments.
@@ -93,40 +100,40 @@ const CARDS: &str = r"(cards?|debit ?cards?|credit ?cards?|supplementary cards?|
 
 static FRAUD: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"(?i)\b(read out|gave out|gave away|told (him|her|them))\b[^.?!]{0,25}\b(code|digits|pin|password|otp)",
+        r"(?i)(?-u:\b)(read out|gave out|gave away|told (him|her|them))(?-u:\b)[^.?!]{0,25}(?-u:\b)(code|digits|pin|password|otp)",
         r#"(?i)["“'‘](\w+\s)?(advisor|adviser|broker|mentor|investigator|officer|security|fraud team)["”'’]"#,
-        r"(?i)\b(stopped replying|stopped answering|stopped responding|blocked me|disappeared|vanished|can'?t reach (him|her|them))\b[^.?!]{0,60}\b(wired|sent|paid|transferred|invested|money|savings|everything)\b|\b(wired|sent|paid|transferred|invested)\b[^.?!]{0,60}\b(stopped replying|stopped answering|blocked me|disappeared|vanished)",
-        r"(?i)\b(paid|sent|transferred|wired|invested|gave)\b[^.?!]{0,60}\b(blocked me|stopped replying|stopped answering|disappeared|promised \d+ ?%|guaranteed)|\b(money|sending|sent|transfer\w*|pay\w*)\b[^.?!]{0,60}\bnever met\b|[\x22'‘“](girlfriend|boyfriend|lover|investor|friend|advisor|adviser)[\x22'’”]|\bnever met\b[^.?!]{0,60}\b(money|sent|transfer|pay)|\bdating (app|site)\b[^.?!]{0,60}\b(money|sent|transfer|pay)|\b(it'?s|is) a con\b",
-        r"(?i)\b(someone|somebody)('s| has)? (logged|signed) (into|in to|onto)\b|\bchanged my (email|password|phone number|mobile number)\b[^.?!]{0,20}\b(not me|wasn'?t me|didn'?t)",
-        r"(?i)\b(put|move|transfer|keep|withdraw)\b[^.?!]{0,20}\b(savings|money|funds|cash)\b[^.?!]{0,20}\b(somewhere safe|safe place|safe account|for safekeeping)|\btelling (him|her|me|them|us) to (move|put|transfer|withdraw|send|buy|pay)\b",
-        r"(?i)\b(ported|port(ed)? out|sim (card )?(swap|replaced|changed|deactivated))\b|\b(network|signal|phone) (went dead|died|stopped)\b[^.?!]{0,60}\b(log ?in|code|password|text|sms)",
+        r"(?i)(?-u:\b)(stopped replying|stopped answering|stopped responding|blocked me|disappeared|vanished|can'?t reach (him|her|them))(?-u:\b)[^.?!]{0,60}(?-u:\b)(wired|sent|paid|transferred|invested|money|savings|everything)(?-u:\b)|(?-u:\b)(wired|sent|paid|transferred|invested)(?-u:\b)[^.?!]{0,60}(?-u:\b)(stopped replying|stopped answering|blocked me|disappeared|vanished)",
+        r"(?i)(?-u:\b)(paid|sent|transferred|wired|invested|gave)(?-u:\b)[^.?!]{0,60}(?-u:\b)(blocked me|stopped replying|stopped answering|disappeared|promised \d+ ?%|guaranteed)|(?-u:\b)(money|sending|sent|transfer\w*|pay\w*)(?-u:\b)[^.?!]{0,60}(?-u:\b)never met(?-u:\b)|[\x22'‘“](girlfriend|boyfriend|lover|investor|friend|advisor|adviser)[\x22'’”]|(?-u:\b)never met(?-u:\b)[^.?!]{0,60}(?-u:\b)(money|sent|transfer|pay)|(?-u:\b)dating (app|site)(?-u:\b)[^.?!]{0,60}(?-u:\b)(money|sent|transfer|pay)|(?-u:\b)(it'?s|is) a con(?-u:\b)",
+        r"(?i)(?-u:\b)(someone|somebody)('s| has)? (logged|signed) (into|in to|onto)(?-u:\b)|(?-u:\b)changed my (email|password|phone number|mobile number)(?-u:\b)[^.?!]{0,20}(?-u:\b)(not me|wasn'?t me|didn'?t)",
+        r"(?i)(?-u:\b)(put|move|transfer|keep|withdraw)(?-u:\b)[^.?!]{0,20}(?-u:\b)(savings|money|funds|cash)(?-u:\b)[^.?!]{0,20}(?-u:\b)(somewhere safe|safe place|safe account|for safekeeping)|(?-u:\b)telling (him|her|me|them|us) to (move|put|transfer|withdraw|send|buy|pay)(?-u:\b)",
+        r"(?i)(?-u:\b)(ported|port(ed)? out|sim (card )?(swap|replaced|changed|deactivated))(?-u:\b)|(?-u:\b)(network|signal|phone) (went dead|died|stopped)(?-u:\b)[^.?!]{0,60}(?-u:\b)(log ?in|code|password|text|sms)",
         r#"(接到|打来)[^。！？]{0,4}[“"「][^”"」]{0,12}(银行|安全|客服|部门|灯塔)[^”"」]{0,6}[”"」]|念了?[^。！？]{0,8}(数字|验证码|密码)|被转走|转走了[^。！？]{0,4}(钱|笔)"#,
         r"(导师|老师|群里|拉进群)[^。！？]{0,20}(投了|转了|充值|充了)|(投了|转了|汇了|充了)[^。！？]{0,20}(联系不上|拉黑|失联|跑路|提不了现)",
         r"有人(登进|登录了?|登入)|用我的名义|冒用我的|手机卡[^。！？]{0,6}(失效|没信号|被补)",
         // Gave away credentials or codes.
-        r"(?i)\b(i|we|my (mum|mom|dad|father|mother|wife|husband|gran|grandma|grandpa|parents?|son|daughter))\b[^.?!]{0,40}\b(gave|told|read|shared|sent|typed|entered|put|said|disclosed|handed|let)\b[^.?!]{0,50}\b(otp|one[- ]?time|code|codes|pin|password|passcode|login|details|card details|card number|cvv|security)\b",
-        r"(?i)\b(otp|one[- ]?time (code|password|passcode)|verification code|code|pin|password|card details)\b[^.?!]{0,40}\b(to|with)\b[^.?!]{0,20}\b(a |some |the )?(guy|man|woman|lady|caller|someone|somebody|person|stranger|scammer|fraudster|him|her|them)\b",
+        r"(?i)(?-u:\b)(i|we|my (mum|mom|dad|father|mother|wife|husband|gran|grandma|grandpa|parents?|son|daughter))(?-u:\b)[^.?!]{0,40}(?-u:\b)(gave|told|read|shared|sent|typed|entered|put|said|disclosed|handed|let)(?-u:\b)[^.?!]{0,50}(?-u:\b)(otp|one[- ]?time|code|codes|pin|password|passcode|login|details|card details|card number|cvv|security)(?-u:\b)",
+        r"(?i)(?-u:\b)(otp|one[- ]?time (code|password|passcode)|verification code|code|pin|password|card details)(?-u:\b)[^.?!]{0,40}(?-u:\b)(to|with)(?-u:\b)[^.?!]{0,20}(?-u:\b)(a |some |the )?(guy|man|woman|lady|caller|someone|somebody|person|stranger|scammer|fraudster|him|her|them)(?-u:\b)",
         // Someone claiming to be the bank / police / an official, or a "safe account".
-        r"(?i)\b(claim(ing|ed|s)?|said|says|saying|pretend(ing|ed)?|posing|supposedly|who said|so-called|called himself|called herself)\b[^.?!]{0,30}\b(to be |he was |she was |they were |they are |he is |she is |from |a |an )?(the |your |a |an |her |his |my )?(bank|fraud (team|department)|security team|police|detective|officer|customs|immigration|court|tax|government|investigator|grandson|granddaughter|son|daughter|nephew|niece)",
-        r#"(?i)\b(safe|safety|secure|protected|holding|special) account\b|["'“]bank investigator|\bbank investigator\b"#,
+        r"(?i)(?-u:\b)(claim(ing|ed|s)?|said|says|saying|pretend(ing|ed)?|posing|supposedly|who said|so-called|called himself|called herself)(?-u:\b)[^.?!]{0,30}(?-u:\b)(to be |he was |she was |they were |they are |he is |she is |from |a |an )?(the |your |a |an |her |his |my )?(bank|fraud (team|department)|security team|police|detective|officer|customs|immigration|court|tax|government|investigator|grandson|granddaughter|son|daughter|nephew|niece)",
+        r#"(?i)(?-u:\b)(safe|safety|secure|protected|holding|special) account(?-u:\b)|["'“]bank investigator|(?-u:\b)bank investigator(?-u:\b)"#,
         // Money already gone or being taken.
-        r"(?i)\b(i|we|my \w+|she|he)\b[^.?!]{0,40}\b(transferred|sent|paid|wired|moved|invested|gave|withdrew|bought)\b[^.?!]{0,60}\b(scam|scammer|fraud|fake|blocked me|disappeared|stopped (answering|replying)|never (met|heard|received|got)|promised|guaranteed|police|officer|detective|investment|crypto|girlfriend|boyfriend|lover|online|whatsapp|telegram|stranger|in trouble|courier|gift cards?|tax fine|fine|visa)\b",
-        r"(?i)\b(scammed|defrauded|conned|swindled|ripped off|been hacked|got hacked|was hacked|is hacked|hacked into|identity (theft|stolen)|sim (card )?(swap|swapped|hijack)|sim was swapped|phished|fraudsters|scammers) ",
-        r"(?i)\b(scammed|defrauded|conned|swindled|hacked|phished)\b",
-        r"(?i)\b(i|we)\b[^.?!]{0,20}\b(think|fear|suspect|believe|worried|afraid|scared)\b[^.?!]{0,40}\b(scam|scammed|fraud|hacked|phishing|compromised|stolen|fake|swapped)",
-        r"(?i)\b(transactions?|charges?|payments?|withdrawals?|transfers?|purchases?|login|logged in|log-?ins?|sign[- ]?in|debits?)\b[^.?!]{0,60}\b(i (did ?n[o']?t|never|do ?n[o']?t) (make|made|do|did|recogni[sz]e|authori[sz]e)|(wasn'?t|was not|were not|weren'?t|not|isn'?t|aren'?t) (me|mine|made by me|authori[sz]ed)|unauthori[sz]ed|don'?t recogni[sz]e|do not recogni[sz]e|unknown|unfamiliar|strange|suspicious)",
-        r"(?i)\b(unauthori[sz]ed|fraudulent|suspicious|unknown|strange|unrecogni[sz]ed)\b[^.?!]{0,20}\b(transactions?|charges?|payments?|withdrawals?|transfers?|activity|logins?|log-?ins?|purchases?|debits?|access)\b",
-        r"(?i)\b(my|our)\b[^.?!]{0,30}\b(account|card|app|online banking|banking|savings|email)\b[^.?!]{0,30}\b(hacked|compromised|taken over|accessed by someone|emptied|drained|cleaned out)",
-        r"(?i)\b(someone|somebody)\b[^.?!]{0,20}\b(is using|used|has used|logged in|took money|taken money|accessed|changed my)\b",
-        r"(?i)\b(money|cash|funds|savings)\b[^.?!]{0,30}\b(is missing|are missing|missing|gone|disappeared|taken out|stolen|vanished)\b|\b(taken|stole|withdrawn) (money|cash|funds)\b[^.?!]{0,20}\b(from|out of) my\b|\btaken money out of my\b",
-        r"(?i)\b(clicked|opened|tapped|followed)\b[^.?!]{0,40}\b(link|attachment|sms|text|email|message)\b[^.?!]{0,80}\b(entered|typed|gave|put in|filled|logged in|login|details|password|pin|card)",
-        r"(?i)\b(fake|phishing|spoof|scam)\b[^.?!]{0,30}\b(website|site|page|link|app|text|email|call)\b[^.?!]{0,40}\b(entered|typed|gave|put in|logged in|clicked)|\b(entered|typed|gave|put)\b[^.?!]{0,40}\b(fake|phishing|spoof)\b",
-        r"(?i)\b(someone|somebody|a (man|woman|guy|lady|caller|stranger))\b[^.?!]{0,40}\b(is |was |keeps? )?(still )?(on the (phone|line)|calling me|asking (me )?for|asked (me )?for|wants? me to|told me to|made me|threaten)",
-        r"(?i)\b(told|asked|instructed|made)\b[^.?!]{0,10}\bto (buy|purchase|get)\b[^.?!]{0,10}\b(gift|itunes|apple|google play|steam|prepaid) cards",
-        r"(?i)\b(remote access|anydesk|teamviewer|screen ?shar(e|ing)|made me install|install an app|installed an app)\b",
-        r"(?i)\b(money mule|launder|laundering)\b[^.?!]{0,40}\b(me|my|i)\b",
-        r"(?i)\b(being|been|was|were|got|am|is|are)\s+(scammed|defrauded|targeted by (a )?scam|blackmailed|extorted)\b",
-        r"(?i)\bpassword reset\b[^.?!]{0,40}\b(didn'?t|did not|never|not me)|\bno signal\b[^.?!]{0,60}\b(password|code|sim)",
+        r"(?i)(?-u:\b)(i|we|my \w+|she|he)(?-u:\b)[^.?!]{0,40}(?-u:\b)(transferred|sent|paid|wired|moved|invested|gave|withdrew|bought)(?-u:\b)[^.?!]{0,60}(?-u:\b)(scam|scammer|fraud|fake|blocked me|disappeared|stopped (answering|replying)|never (met|heard|received|got)|promised|guaranteed|police|officer|detective|investment|crypto|girlfriend|boyfriend|lover|online|whatsapp|telegram|stranger|in trouble|courier|gift cards?|tax fine|fine|visa)(?-u:\b)",
+        r"(?i)(?-u:\b)(scammed|defrauded|conned|swindled|ripped off|been hacked|got hacked|was hacked|is hacked|hacked into|identity (theft|stolen)|sim (card )?(swap|swapped|hijack)|sim was swapped|phished|fraudsters|scammers) ",
+        r"(?i)(?-u:\b)(scammed|defrauded|conned|swindled|hacked|phished)(?-u:\b)",
+        r"(?i)(?-u:\b)(i|we)(?-u:\b)[^.?!]{0,20}(?-u:\b)(think|fear|suspect|believe|worried|afraid|scared)(?-u:\b)[^.?!]{0,40}(?-u:\b)(scam|scammed|fraud|hacked|phishing|compromised|stolen|fake|swapped)",
+        r"(?i)(?-u:\b)(transactions?|charges?|payments?|withdrawals?|transfers?|purchases?|login|logged in|log-?ins?|sign[- ]?in|debits?)(?-u:\b)[^.?!]{0,60}(?-u:\b)(i (did ?n[o']?t|never|do ?n[o']?t) (make|made|do|did|recogni[sz]e|authori[sz]e)|(wasn'?t|was not|were not|weren'?t|not|isn'?t|aren'?t) (me|mine|made by me|authori[sz]ed)|unauthori[sz]ed|don'?t recogni[sz]e|do not recogni[sz]e|unknown|unfamiliar|strange|suspicious)",
+        r"(?i)(?-u:\b)(unauthori[sz]ed|fraudulent|suspicious|unknown|strange|unrecogni[sz]ed)(?-u:\b)[^.?!]{0,20}(?-u:\b)(transactions?|charges?|payments?|withdrawals?|transfers?|activity|logins?|log-?ins?|purchases?|debits?|access)(?-u:\b)",
+        r"(?i)(?-u:\b)(my|our)(?-u:\b)[^.?!]{0,30}(?-u:\b)(account|card|app|online banking|banking|savings|email)(?-u:\b)[^.?!]{0,30}(?-u:\b)(hacked|compromised|taken over|accessed by someone|emptied|drained|cleaned out)",
+        r"(?i)(?-u:\b)(someone|somebody)(?-u:\b)[^.?!]{0,20}(?-u:\b)(is using|used|has used|logged in|took money|taken money|accessed|changed my)(?-u:\b)",
+        r"(?i)(?-u:\b)(money|cash|funds|savings)(?-u:\b)[^.?!]{0,30}(?-u:\b)(is missing|are missing|missing|gone|disappeared|taken out|stolen|vanished)(?-u:\b)|(?-u:\b)(taken|stole|withdrawn) (money|cash|funds)(?-u:\b)[^.?!]{0,20}(?-u:\b)(from|out of) my(?-u:\b)|(?-u:\b)taken money out of my(?-u:\b)",
+        r"(?i)(?-u:\b)(clicked|opened|tapped|followed)(?-u:\b)[^.?!]{0,40}(?-u:\b)(link|attachment|sms|text|email|message)(?-u:\b)[^.?!]{0,80}(?-u:\b)(entered|typed|gave|put in|filled|logged in|login|details|password|pin|card)",
+        r"(?i)(?-u:\b)(fake|phishing|spoof|scam)(?-u:\b)[^.?!]{0,30}(?-u:\b)(website|site|page|link|app|text|email|call)(?-u:\b)[^.?!]{0,40}(?-u:\b)(entered|typed|gave|put in|logged in|clicked)|(?-u:\b)(entered|typed|gave|put)(?-u:\b)[^.?!]{0,40}(?-u:\b)(fake|phishing|spoof)(?-u:\b)",
+        r"(?i)(?-u:\b)(someone|somebody|a (man|woman|guy|lady|caller|stranger))(?-u:\b)[^.?!]{0,40}(?-u:\b)(is |was |keeps? )?(still )?(on the (phone|line)|calling me|asking (me )?for|asked (me )?for|wants? me to|told me to|made me|threaten)",
+        r"(?i)(?-u:\b)(told|asked|instructed|made)(?-u:\b)[^.?!]{0,10}(?-u:\b)to (buy|purchase|get)(?-u:\b)[^.?!]{0,10}(?-u:\b)(gift|itunes|apple|google play|steam|prepaid) cards",
+        r"(?i)(?-u:\b)(remote access|anydesk|teamviewer|screen ?shar(e|ing)|made me install|install an app|installed an app)(?-u:\b)",
+        r"(?i)(?-u:\b)(money mule|launder|laundering)(?-u:\b)[^.?!]{0,40}(?-u:\b)(me|my|i)(?-u:\b)",
+        r"(?i)(?-u:\b)(being|been|was|were|got|am|is|are)\s+(scammed|defrauded|targeted by (a )?scam|blackmailed|extorted)(?-u:\b)",
+        r"(?i)(?-u:\b)password reset(?-u:\b)[^.?!]{0,40}(?-u:\b)(didn'?t|did not|never|not me)|(?-u:\b)no signal(?-u:\b)[^.?!]{0,60}(?-u:\b)(password|code|sim)",
         // Chinese.
         r"(自称|冒充|假冒|声称|说是|说他是|说她是|说自己是|所谓的?)[^。！？]{0,12}(银行|公安|警察|警官|检察|法院|公检法|客服|海关|税务|工作人员|反诈|风控|调查员|孙子|儿子|女儿)",
         r"(安全账户|安全帐户|保护账户|监管账户|核查账户|银行调查员)",
@@ -151,21 +158,21 @@ static FRAUD: LazyLock<RegexSet> = LazyLock::new(|| {
 
 static LOST_CARD: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"(?i)\b(got|was|been|i was|we were) (pickpocketed|mugged|robbed)\b|\bcard'?s? (is )?gone\b|\b(grabbed|snatched|swiped|took) my\b",
+        r"(?i)(?-u:\b)(got|was|been|i was|we were) (pickpocketed|mugged|robbed)(?-u:\b)|(?-u:\b)card'?s? (is )?gone(?-u:\b)|(?-u:\b)(grabbed|snatched|swiped|took) my(?-u:\b)",
         r"(被拿走|顺走了?|遗落|拎走|偷走|进贼|小偷|扒手)|(钱夹|钱包|卡包|卡套)[^。！？]{0,4}(掉了|丢了|没了)",
         &format!(
-            r"(?i)\b(lost|misplaced|can'?t find|cannot find|can not find|left|dropped)\s+(both\s+|all\s+)?(of\s+)?(my|our|the|his|her)\s+(\w+\s+){{0,2}}{CARDS}\b"
+            r"(?i)(?-u:\b)(lost|misplaced|can'?t find|cannot find|can not find|left|dropped)\s+(both\s+|all\s+)?(of\s+)?(my|our|the|his|her)\s+(\w+\s+){{0,2}}{CARDS}(?-u:\b)"
         ),
         &format!(
-            r"(?i)\b(my|our|his|her)\b[^.?!]{{0,20}}\b{CARDS}\b[^.?!]{{0,30}}\b(stolen|nicked|pinched|taken|robbed|snatched|lost|missing|gone|swallowed|retained|eaten|kept|went missing)\b"
+            r"(?i)(?-u:\b)(my|our|his|her)(?-u:\b)[^.?!]{{0,20}}(?-u:\b){CARDS}(?-u:\b)[^.?!]{{0,30}}(?-u:\b)(stolen|nicked|pinched|taken|robbed|snatched|lost|missing|gone|swallowed|retained|eaten|kept|went missing)(?-u:\b)"
         ),
-        &format!(r"(?i)^\s*{CARDS}\s+(was\s+|got\s+|has been\s+)?(stolen|lost|nicked|taken|missing)\b"),
-        r"(?i)\b(stole|nicked|pinched|snatched|took|robbed|pickpocketed|mugged)\b[^.?!]{0,30}\b(my|our|me)\b",
-        r"(?i)\b(i|we)\b[^.?!]{0,10}\b(was|were|got|have been|'ve been|been)\s+(robbed|mugged|pickpocketed|burgled)\b",
-        r"(?i)\b(atm|cash machine|machine)\b[^.?!]{0,20}\b(ate|swallowed|kept|retained|took|eaten|didn'?t give back|did not return)\b",
-        r"(?i)\b(card)\b[^.?!]{0,20}\b(swallowed|retained|eaten|stuck in)\b",
-        r"(?i)\bcan'?t find (my|our)\b[^.?!]{0,15}\b(card|wallet|purse)|\bwhere('s| is) my (card|wallet)\b|\bmy (card|wallet) is missing\b|\bI'?ve lost my\b",
-        r"(?i)\b(stolen|lost) (card|wallet|purse)\b[^.?!]{0,30}\b(cancel|block|report|freeze|lock)\b|\b(cancel|block|freeze|lock)\b[^.?!]{0,20}\b(it|card)\b[^.?!]{0,20}\b(stolen|lost)\b",
+        &format!(r"(?i)^\s*{CARDS}\s+(was\s+|got\s+|has been\s+)?(stolen|lost|nicked|taken|missing)(?-u:\b)"),
+        r"(?i)(?-u:\b)(stole|nicked|pinched|snatched|took|robbed|pickpocketed|mugged)(?-u:\b)[^.?!]{0,30}(?-u:\b)(my|our|me)(?-u:\b)",
+        r"(?i)(?-u:\b)(i|we)(?-u:\b)[^.?!]{0,10}(?-u:\b)(was|were|got|have been|'ve been|been)\s+(robbed|mugged|pickpocketed|burgled)(?-u:\b)",
+        r"(?i)(?-u:\b)(atm|cash machine|machine)(?-u:\b)[^.?!]{0,20}(?-u:\b)(ate|swallowed|kept|retained|took|eaten|didn'?t give back|did not return)(?-u:\b)",
+        r"(?i)(?-u:\b)(card)(?-u:\b)[^.?!]{0,20}(?-u:\b)(swallowed|retained|eaten|stuck in)(?-u:\b)",
+        r"(?i)(?-u:\b)can'?t find (my|our)(?-u:\b)[^.?!]{0,15}(?-u:\b)(card|wallet|purse)|(?-u:\b)where('s| is) my (card|wallet)(?-u:\b)|(?-u:\b)my (card|wallet) is missing(?-u:\b)|(?-u:\b)I'?ve lost my(?-u:\b)",
+        r"(?i)(?-u:\b)(stolen|lost) (card|wallet|purse)(?-u:\b)[^.?!]{0,30}(?-u:\b)(cancel|block|report|freeze|lock)(?-u:\b)|(?-u:\b)(cancel|block|freeze|lock)(?-u:\b)[^.?!]{0,20}(?-u:\b)(it|card)(?-u:\b)[^.?!]{0,20}(?-u:\b)(stolen|lost)(?-u:\b)",
         // Chinese.
         r"(钱包|卡|银行卡|信用卡|借记卡|储蓄卡|手机|包)[^。！？，,]{0,8}(丢了|丢失了|被偷了?|被偷走了?|被盗了?|被抢了?|不见了|找不到了?|找不回来?了?|落在|掉了|掉在|被吞了?|遗失了|被扒|没了)",
         r"(丢了|丢失了|被偷了?|被盗了?|被抢了?|不见了|找不到|弄丢了?|遗失了|掉了|把卡掉)[^。！？]{0,6}(钱包|卡|银行卡|信用卡|借记卡|储蓄卡|手机)",
@@ -176,17 +183,17 @@ static LOST_CARD: LazyLock<RegexSet> = LazyLock::new(|| {
 
 static COMPLAINT: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"(?i)\bgrievance\b|\b(official|formal|officially|formally)\b[^.?!]{0,25}\b(complaint|grievance|objection|record|recorded)\b|\bcomplaints? (team|unit|department)\b|\bdissatisf(ied|action)\b|\b(on record|on file)\b|\b(raise|take) (it|this) (formally|further)\b|\bregistering my objection\b|\bnot good enough\b|\bignored (three|two|\d+|my|all)\b[^.?!]{0,20}\b(emails|calls|letters|messages)|\bunhappy customer\b|\bfed up\b",
+        r"(?i)(?-u:\b)grievance(?-u:\b)|(?-u:\b)(official|formal|officially|formally)(?-u:\b)[^.?!]{0,25}(?-u:\b)(complaint|grievance|objection|record|recorded)(?-u:\b)|(?-u:\b)complaints? (team|unit|department)(?-u:\b)|(?-u:\b)dissatisf(ied|action)(?-u:\b)|(?-u:\b)(on record|on file)(?-u:\b)|(?-u:\b)(raise|take) (it|this) (formally|further)(?-u:\b)|(?-u:\b)registering my objection(?-u:\b)|(?-u:\b)not good enough(?-u:\b)|(?-u:\b)ignored (three|two|\d+|my|all)(?-u:\b)[^.?!]{0,20}(?-u:\b)(emails|calls|letters|messages)|(?-u:\b)unhappy customer(?-u:\b)|(?-u:\b)fed up(?-u:\b)",
         r"(给我一个说法|上级部门|向你们[^。！？]{0,6}反映|正式的?申诉|申诉专员|告你们|记录在案|太离谱|不合理)",
-        r"(?i)\b(i|we)('d| would| want| wanna| need| am going| 'm going| wish| have| intend)?\b[^.?!]{0,20}\b(complain|complaint|make a complaint|file a complaint|lodge a complaint|raise a complaint|formal complaint)\b",
-        r"(?i)\b(file|lodge|raise|make|submit|open|register|escalate|escalated)\b[^.?!]{0,20}\b(a |my |an |as a )?(formal |official )?(complaint|grievance)\b",
+        r"(?i)(?-u:\b)(i|we)('d| would| want| wanna| need| am going| 'm going| wish| have| intend)?(?-u:\b)[^.?!]{0,20}(?-u:\b)(complain|complaint|make a complaint|file a complaint|lodge a complaint|raise a complaint|formal complaint)(?-u:\b)",
+        r"(?i)(?-u:\b)(file|lodge|raise|make|submit|open|register|escalate|escalated)(?-u:\b)[^.?!]{0,20}(?-u:\b)(a |my |an |as a )?(formal |official )?(complaint|grievance)(?-u:\b)",
         r"(?i)^\s*complaint\s*[:：-]",
-        r"(?i)\b(this is|it'?s|that'?s|you are|you'?re|your (service|staff|bank|app|branch) (is|are|was|were))\b[^.?!]{0,20}\b(unacceptable|disgraceful|appalling|outrageous|ridiculous|a joke|disgusting|terrible|awful|useless|pathetic|worst)",
-        r"(?i)\b(report|reporting)\b[^.?!]{0,20}\b(you|your bank|this bank|them)\b[^.?!]{0,20}\b(to|with)\b[^.?!]{0,10}\b(ombudsman|regulator|authority|hkma|monetary authority|financial)",
-        r"(?i)\b(very|extremely|really|so|deeply|totally|completely)\s+(unhappy|dissatisfied|disappointed|angry|upset|furious|annoyed|fed up)\b",
-        r"(?i)\b(staff|teller|employee|agent|banker|manager|advisor|adviser|person|cashier|guard)\b[^.?!]{0,40}\b(rude|unhelpful|disrespectful|shouted|yelled|insulted|ignored (me|us)|treated (me|us|my)|racist|discriminat|laughed at)",
-        r"(?i)\b(i want|i demand|i expect|i need|i deserve)\b[^.?!]{0,20}\b(compensation|an apology|my money back|a refund|someone to be held accountable)\b",
-        r"(?i)\b(nobody|no one|noone)\b[^.?!]{0,30}\b(fix|fixes|fixed|replied|responded|called back|helped|apologi[sz]ed|cares)\b|\bfor (a|two|three|\d+) (week|weeks|month|months)\b[^.?!]{0,30}\b(still|nobody|no one|no reply|no response)",
+        r"(?i)(?-u:\b)(this is|it'?s|that'?s|you are|you'?re|your (service|staff|bank|app|branch) (is|are|was|were))(?-u:\b)[^.?!]{0,20}(?-u:\b)(unacceptable|disgraceful|appalling|outrageous|ridiculous|a joke|disgusting|terrible|awful|useless|pathetic|worst)",
+        r"(?i)(?-u:\b)(report|reporting)(?-u:\b)[^.?!]{0,20}(?-u:\b)(you|your bank|this bank|them)(?-u:\b)[^.?!]{0,20}(?-u:\b)(to|with)(?-u:\b)[^.?!]{0,10}(?-u:\b)(ombudsman|regulator|authority|hkma|monetary authority|financial)",
+        r"(?i)(?-u:\b)(very|extremely|really|so|deeply|totally|completely)\s+(unhappy|dissatisfied|disappointed|angry|upset|furious|annoyed|fed up)(?-u:\b)",
+        r"(?i)(?-u:\b)(staff|teller|employee|agent|banker|manager|advisor|adviser|person|cashier|guard)(?-u:\b)[^.?!]{0,40}(?-u:\b)(rude|unhelpful|disrespectful|shouted|yelled|insulted|ignored (me|us)|treated (me|us|my)|racist|discriminat|laughed at)",
+        r"(?i)(?-u:\b)(i want|i demand|i expect|i need|i deserve)(?-u:\b)[^.?!]{0,20}(?-u:\b)(compensation|an apology|my money back|a refund|someone to be held accountable)(?-u:\b)",
+        r"(?i)(?-u:\b)(nobody|no one|noone)(?-u:\b)[^.?!]{0,30}(?-u:\b)(fix|fixes|fixed|replied|responded|called back|helped|apologi[sz]ed|cares)(?-u:\b)|(?-u:\b)for (a|two|three|\d+) (week|weeks|month|months)(?-u:\b)[^.?!]{0,30}(?-u:\b)(still|nobody|no one|no reply|no response)",
         // Chinese.
         r"(投诉|申诉|举报你们|告你们|曝光你们)",
         r"(服务|态度|柜员|员工|客服|职员|经理|保安)[^。！？]{0,12}(太差|很差|恶劣|太烂|极差|差劲|不耐烦|粗鲁|无礼|骂|冷漠|嘲笑)",
@@ -196,17 +203,17 @@ static COMPLAINT: LazyLock<RegexSet> = LazyLock::new(|| {
 
 static VULNERABLE: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"(?i)\bbetter off gone\b|\bwhat'?s the point\b|\b(brain|head) injury\b|\blearning (difficult|disabilit)|\bconfused with numbers\b|\bfrightens me\b|\bi'?m (8\d|9\d)\b",
+        r"(?i)(?-u:\b)better off gone(?-u:\b)|(?-u:\b)what'?s the point(?-u:\b)|(?-u:\b)(brain|head) injury(?-u:\b)|(?-u:\b)learning (difficult|disabilit)|(?-u:\b)confused with numbers(?-u:\b)|(?-u:\b)frightens me(?-u:\b)|(?-u:\b)i'?m (8\d|9\d)(?-u:\b)",
         r"(葬礼|一了百了|受过伤|糊涂|晚期|病人|都在哭|还款跟不上|跟不上还款)",
-        r"(?i)\b(kill myself|end my life|ending it all|end it all|suicid|self[- ]harm|want to die|don'?t want to (live|be here)|no reason to live|better off dead|can'?t go on|hurt myself|not worth living|don'?t see the point)",
-        r"(?i)\b(lost my job|lost our jobs?|laid off|made redundant|been fired|got fired|unemployed|out of work|lost (my|our) income|no income|can'?t work|business (collapsed|failed|went under)|lose the house|lose our home)\b",
-        r"(?i)\b(can'?t|cannot|can not|unable to|struggling to|won'?t be able to|no way to|not able to)\s+(afford|pay|make|keep up|repay|cover|meet)\b[^.?!]{0,40}\b(payments?|repayments?|bills?|mortgage|loan|rent|card|debts?|instal?ments?|minimum|food)",
-        r"(?i)\b(in|drowning in|buried in|crushed by|overwhelmed by|with all this|so much)\s+(so much |huge |serious |this )?(debt|arrears)\b|\b(financial|money) (hardship|difficult|difficulty|difficulties|trouble|problems|stress|worries)\b|\bstruggling with (money|debt|bills)\b|\bbehind on\b[^.?!]{0,20}\b(payments?|repayments?|bills|mortgage|rent)\b|\bmissed (all )?(my|our) (payments?|repayments?)\b",
-        r"(?i)\b(passed away|died|death of|bereave|widow|funeral|lost my (husband|wife|mother|father|mum|mom|dad|son|daughter|partner|parent)|my late (husband|wife|father|mother))\b",
-        r"(?i)\b(dementia|alzheimer|cognitive|diagnosed|cancer|terminal|hospitali[sz]ed|in hospital|disabled|disability|mental health|depress|anxiety|panic attack|breakdown|chemo|stroke|carer|partially sighted|blind|deaf|hard of hearing|visually impaired)",
-        r"(?i)\b(desperate|hopeless|at my wit'?s end|can'?t cope|cannot cope|can cope|falling apart|breaking down|can'?t sleep|cannot sleep|crying|terrified|scared for|scared of (him|her)|panicking|making me ill|no money left|kids to feed|can'?t afford food)\b",
-        r"(?i)\b(domestic (abuse|violence)|abusive (partner|husband|wife)|controlling (partner|husband|wife)|controls (all )?my money|coerc|financial abuse|being abused|he hits me|she hits me)",
-        r"(?i)\b(elderly|old|aging|ageing|vulnerable)\b[^.?!]{0,20}\b(mother|father|mum|mom|dad|parent|grandmother|grandfather|relative)\b[^.?!]{0,60}\b(confused|can'?t manage|taken advantage|exploit|memory|help managing|power of attorney)",
+        r"(?i)(?-u:\b)(kill myself|end my life|ending it all|end it all|suicid|self[- ]harm|want to die|don'?t want to (live|be here)|no reason to live|better off dead|can'?t go on|hurt myself|not worth living|don'?t see the point)",
+        r"(?i)(?-u:\b)(lost my job|lost our jobs?|laid off|made redundant|been fired|got fired|unemployed|out of work|lost (my|our) income|no income|can'?t work|business (collapsed|failed|went under)|lose the house|lose our home)(?-u:\b)",
+        r"(?i)(?-u:\b)(can'?t|cannot|can not|unable to|struggling to|won'?t be able to|no way to|not able to)\s+(afford|pay|make|keep up|repay|cover|meet)(?-u:\b)[^.?!]{0,40}(?-u:\b)(payments?|repayments?|bills?|mortgage|loan|rent|card|debts?|instal?ments?|minimum|food)",
+        r"(?i)(?-u:\b)(in|drowning in|buried in|crushed by|overwhelmed by|with all this|so much)\s+(so much |huge |serious |this )?(debt|arrears)(?-u:\b)|(?-u:\b)(financial|money) (hardship|difficult|difficulty|difficulties|trouble|problems|stress|worries)(?-u:\b)|(?-u:\b)struggling with (money|debt|bills)(?-u:\b)|(?-u:\b)behind on(?-u:\b)[^.?!]{0,20}(?-u:\b)(payments?|repayments?|bills|mortgage|rent)(?-u:\b)|(?-u:\b)missed (all )?(my|our) (payments?|repayments?)(?-u:\b)",
+        r"(?i)(?-u:\b)(passed away|died|death of|bereave|widow|funeral|lost my (husband|wife|mother|father|mum|mom|dad|son|daughter|partner|parent)|my late (husband|wife|father|mother))(?-u:\b)",
+        r"(?i)(?-u:\b)(dementia|alzheimer|cognitive|diagnosed|cancer|terminal|hospitali[sz]ed|in hospital|disabled|disability|mental health|depress|anxiety|panic attack|breakdown|chemo|stroke|carer|partially sighted|blind|deaf|hard of hearing|visually impaired)",
+        r"(?i)(?-u:\b)(desperate|hopeless|at my wit'?s end|can'?t cope|cannot cope|can cope|falling apart|breaking down|can'?t sleep|cannot sleep|crying|terrified|scared for|scared of (him|her)|panicking|making me ill|no money left|kids to feed|can'?t afford food)(?-u:\b)",
+        r"(?i)(?-u:\b)(domestic (abuse|violence)|abusive (partner|husband|wife)|controlling (partner|husband|wife)|controls (all )?my money|coerc|financial abuse|being abused|he hits me|she hits me)",
+        r"(?i)(?-u:\b)(elderly|old|aging|ageing|vulnerable)(?-u:\b)[^.?!]{0,20}(?-u:\b)(mother|father|mum|mom|dad|parent|grandmother|grandfather|relative)(?-u:\b)[^.?!]{0,60}(?-u:\b)(confused|can'?t manage|taken advantage|exploit|memory|help managing|power of attorney)",
         // Chinese.
         r"(不想活|活不下去|活着没意思|轻生|自杀|寻死|想死|了结自己|结束生命|跳楼)",
         r"(失业|被裁|裁员|下岗|没了工作|丢了工作|没有收入|断了收入|收入没了|生意倒闭|倒闭了|保不住)",
@@ -220,16 +227,16 @@ static VULNERABLE: LazyLock<RegexSet> = LazyLock::new(|| {
 
 static HUMAN_REQUEST: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"(?i)\b(living|breathing|actual|real) (person|human)\b|\bstaff member\b|\bis anyone (actually )?there\b|\bstep aside\b|\bcall ?back from\b",
-        r"(?i)\b(connected|connect|put|pass|passed|transfer|transferred)\b[^.?!]{0,10}\b(me |us )?(with|to|through to)\s+(one of your|someone|somebody|an?)\b[^.?!]{0,25}\b(advisers?|advisors?|team|staff|colleagues?|agents?|people|works)\b",
+        r"(?i)(?-u:\b)(living|breathing|actual|real) (person|human)(?-u:\b)|(?-u:\b)staff member(?-u:\b)|(?-u:\b)is anyone (actually )?there(?-u:\b)|(?-u:\b)step aside(?-u:\b)|(?-u:\b)call ?back from(?-u:\b)",
+        r"(?i)(?-u:\b)(connected|connect|put|pass|passed|transfer|transferred)(?-u:\b)[^.?!]{0,10}(?-u:\b)(me |us )?(with|to|through to)\s+(one of your|someone|somebody|an?)(?-u:\b)[^.?!]{0,25}(?-u:\b)(advisers?|advisors?|team|staff|colleagues?|agents?|people|works)(?-u:\b)",
         r"(换个人|换人来|接线员|叫一位|专人|客服同事|人工来|真人来)|(叫|找|请|让)[^。！？]{0,6}(工作人员|同事|专人|接线员|客服人员)",
-        r"(?i)\b(speak|talk|chat)\s+(to|with)\s+(a\s+|an\s+|some\s*one\s*|somebody\s*|your\s+)?(real\s+|actual\s+|live\s+|proper\s+)?(human|person|agent|advisor|adviser|representative|staff|someone|somebody|operator|manager|supervisor|people|being)\b",
-        r"(?i)\b(get|give|connect|transfer|put|pass|send|escalate|hand)\s+(me\s+|this\s+(chat\s+|conversation\s+)?|us\s+)?(to\s+|through\s+to\s+|with\s+|over\s+to\s+|over\s+)?(a\s+|an\s+|your\s+|the\s+)?(real\s+|live\s+|actual\s+)?(human|person|agent|representative|operator|advisor|adviser|manager|supervisor|staff|member of staff|someone real|someone|customer service|contact cent(re|er)|team)\b",
-        r"(?i)\b(human|live|real)\s+(agent|person|representative|support|help|being|staff)\b|\bmember of staff\b",
+        r"(?i)(?-u:\b)(speak|talk|chat)\s+(to|with)\s+(a\s+|an\s+|some\s*one\s*|somebody\s*|your\s+)?(real\s+|actual\s+|live\s+|proper\s+)?(human|person|agent|advisor|adviser|representative|staff|someone|somebody|operator|manager|supervisor|people|being)(?-u:\b)",
+        r"(?i)(?-u:\b)(get|give|connect|transfer|put|pass|send|escalate|hand)\s+(me\s+|this\s+(chat\s+|conversation\s+)?|us\s+)?(to\s+|through\s+to\s+|with\s+|over\s+to\s+|over\s+)?(a\s+|an\s+|your\s+|the\s+)?(real\s+|live\s+|actual\s+)?(human|person|agent|representative|operator|advisor|adviser|manager|supervisor|staff|member of staff|someone real|someone|customer service|contact cent(re|er)|team)(?-u:\b)",
+        r"(?i)(?-u:\b)(human|live|real)\s+(agent|person|representative|support|help|being|staff)(?-u:\b)|(?-u:\b)member of staff(?-u:\b)",
         r"(?i)^\s*(agent|human|operator|representative|person)\s*(please|pls|plz|now)?[.!?]*\s*$",
-        r"(?i)\b(not|no|don'?t want|stop)\s+(to talk to\s+)?(a\s+|the\s+|this\s+|talking to a\s+)?(bot|robot|machine|ai|chatbot|computer)\b",
-        r"(?i)\b(is there|are there|can i get|i need|i want|i'd like)\b[^.?!]{0,15}\b(a real person|a human|someone real|an actual person|a person|a human being|human help|a live agent|a staff member)\s*(to (talk|speak|chat)|please|pls|i can|who|now|[?!.]|$)",
-        r"(?i)\bcall me back\b|\b(want|need|like) a call ?back\b|\bhave someone call me\b",
+        r"(?i)(?-u:\b)(not|no|don'?t want|stop)\s+(to talk to\s+)?(a\s+|the\s+|this\s+|talking to a\s+)?(bot|robot|machine|ai|chatbot|computer)(?-u:\b)",
+        r"(?i)(?-u:\b)(is there|are there|can i get|i need|i want|i'd like)(?-u:\b)[^.?!]{0,15}(?-u:\b)(a real person|a human|someone real|an actual person|a person|a human being|human help|a live agent|a staff member)\s*(to (talk|speak|chat)|please|pls|i can|who|now|[?!.]|$)",
+        r"(?i)(?-u:\b)call me back(?-u:\b)|(?-u:\b)(want|need|like) a call ?back(?-u:\b)|(?-u:\b)have someone call me(?-u:\b)",
         // Chinese.
         r"(转|找|要|接|换)\s*(人工|真人|客服人员|人工客服|工作人员|经理|客户经理|坐席|客服专员)",
         r"^\s*(人工|人工客服|真人客服|真人|人工服务)\s*[!！。]?\s*$",
@@ -243,21 +250,21 @@ static HUMAN_REQUEST: LazyLock<RegexSet> = LazyLock::new(|| {
 
 static ACCOUNT_SPECIFIC: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"(?i)\bmy\b[^.?!]{0,30}\b(payment|transfer|refund)\b[^.?!]{0,40}\b(hasn'?t reached|not reached|where is it|reached)|\b(land|landed|arrive|arrived|reach|reached|show|showed|shown) (up )?(in|on) my (account|card)\b",
-        r"(?i)\b(card|payment)\b[^.?!]{0,10}\b(got |was )?(rejected|declined|refused)\b[^.?!]{0,40}\b(why|ago|just now|today)",
-        r"(?i)\b(switch|change|move|turn)\b[^.?!]{0,10}\bmy\b[^.?!]{0,30}\b(statements?|notifications|alerts)\b|\b(outstanding|amount|balance) (amount )?on my\b|\bwhen my\b[^.?!]{0,30}\b(matures|maturity|is due|expires|arrives)",
+        r"(?i)(?-u:\b)my(?-u:\b)[^.?!]{0,30}(?-u:\b)(payment|transfer|refund)(?-u:\b)[^.?!]{0,40}(?-u:\b)(hasn'?t reached|not reached|where is it|reached)|(?-u:\b)(land|landed|arrive|arrived|reach|reached|show|showed|shown) (up )?(in|on) my (account|card)(?-u:\b)",
+        r"(?i)(?-u:\b)(card|payment)(?-u:\b)[^.?!]{0,10}(?-u:\b)(got |was )?(rejected|declined|refused)(?-u:\b)[^.?!]{0,40}(?-u:\b)(why|ago|just now|today)",
+        r"(?i)(?-u:\b)(switch|change|move|turn)(?-u:\b)[^.?!]{0,10}(?-u:\b)my(?-u:\b)[^.?!]{0,30}(?-u:\b)(statements?|notifications|alerts)(?-u:\b)|(?-u:\b)(outstanding|amount|balance) (amount )?on my(?-u:\b)|(?-u:\b)when my(?-u:\b)[^.?!]{0,30}(?-u:\b)(matures|maturity|is due|expires|arrives)",
         r"(还没收到|钱去哪了|刷卡失败|被拒[^。！？]{0,6}什么原因|失败[^。！？]{0,4}什么原因|我的[^。！？]{0,10}有进展|(现在|目前|我)[^。！？]{0,6}(欠款多少|欠多少)|到我的?(账上|账户|卡上)了?吗)",
-        r"(?i)\b(what'?s|what is|how much is|tell me|check|show me|give me)\b[^.?!]{0,10}\b(my|our)\b[^.?!]{0,15}\b(balance|available credit|credit limit|outstanding|statement balance|minimum payment|points balance)\b",
-        r"(?i)\bhow much (money )?(do i have|is (left )?in my|have i got|i have left|is left|do i owe|i owe)\b|\bhow much interest (have )?i (earned|paid)\b|\bhow many\b[^.?!]{0,30}\bhave i (used|made|got)\b",
-        r"(?i)\bwhy\b[^.?!]{0,30}\b(was i|am i|have i been|did you|did i get|were we|is my|was my|has my|did my|is there)\b",
-        r"(?i)\b(charge|fee|debit|payment|transaction|deduction)\b[^.?!]{0,20}\b(on|from|in|to)\s+(my|our)\s+(account|card|statement)\b",
-        r"(?i)\b(my|our)\s+(\w+\s+){0,2}(card|payment|transfer|transaction|application|account|bill|salary|deposit)\b[^.?!]{0,40}\b(declined|rejected|refused|blocked|frozen|locked|suspended|pending|stuck|on hold|unpaid|not (gone through|arrived|received|showing)|hasn'?t (arrived|gone through|come through)|didn'?t (go through|arrive)|any decision|shows as)",
-        r"(?i)\b(status|progress|update)\b[^.?!]{0,15}\b(of|on)\s+(my|our)\b[^.?!]{0,20}\b(application|transfer|payment|loan|mortgage|claim|dispute|card|complaint|case|request|refund)\b",
-        r"(?i)\b(has|did|have|is|was)\b[^.?!]{0,10}\b(my|our|the)\b[^.?!]{0,25}\b(transfer|payment|salary|refund|application|deposit|remittance|card|fee)\b[^.?!]{0,30}\b(arrived|gone through|been (approved|processed|received|sent|credited)|come in|come through|approved|processed|cleared|landed|dispatched|shipped|taken|charged|deducted)",
-        r"(?i)\b(when)\b[^.?!]{0,10}\b(is|will|does)\b[^.?!]{0,10}\b(my|our)\b[^.?!]{0,30}\b(due|arrive|come|be (paid|credited|processed|approved))",
-        r"(?i)\b(change|update|correct|increase|raise|lower|reduce)\s+(my|our|the)\s+(registered\s+)?(address|phone number|mobile number|number|email|e-mail|name|contact details|details|credit limit|limit)\b",
-        r"(?i)\b(can you|could you|please|pls)\b[^.?!]{0,20}\b(change|update|increase|raise|lower|close|cancel|unfreeze|unlock|unblock|reactivate|check|waive|refund|switch)\b[^.?!]{0,25}\b(my|our)\s+(\w+\s+){0,2}(account|card|limit|balance|statements?|details|address|number|email|loan|mortgage|application|transfer|payment|fee|pin)\b",
-        r"(?i)\b(close|cancel|unfreeze|unlock|unblock|reactivate)\s+(my|our)\s+(account|card|loan)\b|\bshow me my\b|\bmy last \d+ transactions\b",
+        r"(?i)(?-u:\b)(what'?s|what is|how much is|tell me|check|show me|give me)(?-u:\b)[^.?!]{0,10}(?-u:\b)(my|our)(?-u:\b)[^.?!]{0,15}(?-u:\b)(balance|available credit|credit limit|outstanding|statement balance|minimum payment|points balance)(?-u:\b)",
+        r"(?i)(?-u:\b)how much (money )?(do i have|is (left )?in my|have i got|i have left|is left|do i owe|i owe)(?-u:\b)|(?-u:\b)how much interest (have )?i (earned|paid)(?-u:\b)|(?-u:\b)how many(?-u:\b)[^.?!]{0,30}(?-u:\b)have i (used|made|got)(?-u:\b)",
+        r"(?i)(?-u:\b)why(?-u:\b)[^.?!]{0,30}(?-u:\b)(was i|am i|have i been|did you|did i get|were we|is my|was my|has my|did my|is there)(?-u:\b)",
+        r"(?i)(?-u:\b)(charge|fee|debit|payment|transaction|deduction)(?-u:\b)[^.?!]{0,20}(?-u:\b)(on|from|in|to)\s+(my|our)\s+(account|card|statement)(?-u:\b)",
+        r"(?i)(?-u:\b)(my|our)\s+(\w+\s+){0,2}(card|payment|transfer|transaction|application|account|bill|salary|deposit)(?-u:\b)[^.?!]{0,40}(?-u:\b)(declined|rejected|refused|blocked|frozen|locked|suspended|pending|stuck|on hold|unpaid|not (gone through|arrived|received|showing)|hasn'?t (arrived|gone through|come through)|didn'?t (go through|arrive)|any decision|shows as)",
+        r"(?i)(?-u:\b)(status|progress|update)(?-u:\b)[^.?!]{0,15}(?-u:\b)(of|on)\s+(my|our)(?-u:\b)[^.?!]{0,20}(?-u:\b)(application|transfer|payment|loan|mortgage|claim|dispute|card|complaint|case|request|refund)(?-u:\b)",
+        r"(?i)(?-u:\b)(has|did|have|is|was)(?-u:\b)[^.?!]{0,10}(?-u:\b)(my|our|the)(?-u:\b)[^.?!]{0,25}(?-u:\b)(transfer|payment|salary|refund|application|deposit|remittance|card|fee)(?-u:\b)[^.?!]{0,30}(?-u:\b)(arrived|gone through|been (approved|processed|received|sent|credited)|come in|come through|approved|processed|cleared|landed|dispatched|shipped|taken|charged|deducted)",
+        r"(?i)(?-u:\b)(when)(?-u:\b)[^.?!]{0,10}(?-u:\b)(is|will|does)(?-u:\b)[^.?!]{0,10}(?-u:\b)(my|our)(?-u:\b)[^.?!]{0,30}(?-u:\b)(due|arrive|come|be (paid|credited|processed|approved))",
+        r"(?i)(?-u:\b)(change|update|correct|increase|raise|lower|reduce)\s+(my|our|the)\s+(registered\s+)?(address|phone number|mobile number|number|email|e-mail|name|contact details|details|credit limit|limit)(?-u:\b)",
+        r"(?i)(?-u:\b)(can you|could you|please|pls)(?-u:\b)[^.?!]{0,20}(?-u:\b)(change|update|increase|raise|lower|close|cancel|unfreeze|unlock|unblock|reactivate|check|waive|refund|switch)(?-u:\b)[^.?!]{0,25}(?-u:\b)(my|our)\s+(\w+\s+){0,2}(account|card|limit|balance|statements?|details|address|number|email|loan|mortgage|application|transfer|payment|fee|pin)(?-u:\b)",
+        r"(?i)(?-u:\b)(close|cancel|unfreeze|unlock|unblock|reactivate)\s+(my|our)\s+(account|card|loan)(?-u:\b)|(?-u:\b)show me my(?-u:\b)|(?-u:\b)my last \d+ transactions(?-u:\b)",
         // Chinese.
         r"(我的|我)[^。！？]{0,6}(余额|还有多少钱|剩多少|可用额度|欠款|积分还有|要还多少|还多少)|(卡里|卡上)还有多少",
         r"(查|看|告诉我|查询)[^。！？]{0,3}(一下)?我的?[^。！？]{0,6}(余额|账单金额|还款额|交易记录|积分|交易|账单)",
@@ -277,31 +284,32 @@ static ACCOUNT_SPECIFIC: LazyLock<RegexSet> = LazyLock::new(|| {
 /// happening to the customer now.
 static GENERAL_QUESTION: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"(?i)\b(if i ever|if (a|my|the) card (ever )?(gets?|got|was|is|were)|ever (lose|got stolen|gets? stolen|misplace)|in general|generally|just curious|curious|suppose|hypothetically|what happens if|what should i do (if|to)|what is|what's (a|an|the)|what are|how (does|do|would|should|can) (a|an|the|you|people|one|i (spot|know|protect|avoid|report|make|file|lodge|complain|recogni[sz]e))|explain|tell me about|i heard (about|that|of|on|there)|i read (an|a|about|that|the news|online|somewhere)|warning signs|difference between|how long does|is there|are there|which number|where (do|can|should) i|if (you|i|we|someone|somebody|my|a|the|it)|can i (nominate|set up|add|register|name)|protect (myself|customers|me)|keep (my|your) card safe|how to|ways to|tips|(complaints?|claims?) process|the process)\b",
+        r"(?i)(?-u:\b)(if i ever|if (a|my|the) card (ever )?(gets?|got|was|is|were)|ever (lose|got stolen|gets? stolen|misplace)|in general|generally|just curious|curious|suppose|hypothetically|what happens if|what should i do (if|to)|what is|what's (a|an|the)|what are|how (does|do|would|should|can) (a|an|the|you|people|one|i (spot|know|protect|avoid|report|make|file|lodge|complain|recogni[sz]e))|explain|tell me about|i heard (about|that|of|on|there)|i read (an|a|about|that|the news|online|somewhere)|warning signs|difference between|how long does|is there|are there|which number|where (do|can|should) i|if (you|i|we|someone|somebody|my|a|the|it)|can i (nominate|set up|add|register|name)|protect (myself|customers|me)|keep (my|your) card safe|how to|ways to|tips|(complaints?|claims?) process|the process)(?-u:\b)",
         r"(假如|假设|如果|万一|要是|一般|什么是|有哪些|怎么防|如何防|怎样防|防止|防范|识别|辨别|分辨|讲讲|介绍一下|流程|区别|不同|听说|了解一下|特征|套路|是什么|多久|怎么办理|哪个机构|可以找|论文|宣传)",
     ])
 });
 
 /// The customer's own account or card.
-static FIRST_PERSON: LazyLock<RegexSet> = LazyLock::new(|| set(&[r"(?i)\b(my|our)\b", r"我的|我这|我那|我[^们]"]));
+static FIRST_PERSON: LazyLock<RegexSet> =
+    LazyLock::new(|| set(&[r"(?i)(?-u:\b)(my|our)(?-u:\b)", r"我的|我这|我那|我[^们]"]));
 
 /// What says it is happening now, to the customer.
 static HAPPENING_NOW: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"(?i)\bjust (now|got|been|had|happened|realised|realized|noticed|saw|received|lost|sent|paid|transferred|gave|read|clicked|found|checked)\b|\b(right now|today|yesterday|this morning|tonight|last night|hours? ago|minutes? ago|still|already|i think i|i've been|i have been|we'?ve been|someone (is|has|just)|they (took|have|stole))\b|\b(was|were|got|has been|have been)\s+(stolen|taken|hacked|scammed|lost|swallowed)\b",
+        r"(?i)(?-u:\b)just (now|got|been|had|happened|realised|realized|noticed|saw|received|lost|sent|paid|transferred|gave|read|clicked|found|checked)(?-u:\b)|(?-u:\b)(right now|today|yesterday|this morning|tonight|last night|hours? ago|minutes? ago|still|already|i think i|i've been|i have been|we'?ve been|someone (is|has|just)|they (took|have|stole))(?-u:\b)|(?-u:\b)(was|were|got|has been|have been)\s+(stolen|taken|hacked|scammed|lost|swallowed)(?-u:\b)",
         r"(刚|刚才|今天|昨天|现在|正在|已经|还在|我的[^。！？]{0,6}被|我要(走|投诉|申诉|告)|我就去)",
     ])
 });
 
 static ADVICE: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"(?i)\bshould i\b[^.?!]{0,40}\b(invest|buy|sell|put (my|our) (money|savings)|stocks?|shares?|funds?|crypto|bitcoin|gold|bonds?|property|etf)\b",
-        r"(?i)\b(which|what)\b[^.?!]{0,20}\b(stocks?|shares?|funds?|crypto|coins?|investments?|etfs?|bonds?)\b[^.?!]{0,20}\b(should|would you|do you recommend|to buy|is best|are best|will go up)\b",
-        r"(?i)\b(investment|financial|legal|tax|pension) (advice|recommendation|tips?|planning advice)\b",
-        r"(?i)\b(is it (a )?(good|right|smart|wise) (time|idea|moment) to)\b[^.?!]{0,30}\b(invest|buy|sell|convert)\b",
-        r"(?i)\b(avoid|evade|dodge|reduce|minimi[sz]e|not pay)\b[^.?!]{0,15}\b(tax|taxes|stamp duty|inheritance tax)\b",
-        r"(?i)\b(can|should) i (sue|take legal action|go to court)\b|\b(is it legal|legally)\b[^.?!]{0,30}\b(for me|can i|should i)\b",
-        r"(?i)\b(will|is)\b[^.?!]{0,20}\b(the )?(exchange rate|hvd|dollar|usd|rmb|stock market|gold price|interest rates?)\b[^.?!]{0,20}\b(go up|go down|rise|fall|drop|increase|decrease)\b",
+        r"(?i)(?-u:\b)should i(?-u:\b)[^.?!]{0,40}(?-u:\b)(invest|buy|sell|put (my|our) (money|savings)|stocks?|shares?|funds?|crypto|bitcoin|gold|bonds?|property|etf)(?-u:\b)",
+        r"(?i)(?-u:\b)(which|what)(?-u:\b)[^.?!]{0,20}(?-u:\b)(stocks?|shares?|funds?|crypto|coins?|investments?|etfs?|bonds?)(?-u:\b)[^.?!]{0,20}(?-u:\b)(should|would you|do you recommend|to buy|is best|are best|will go up)(?-u:\b)",
+        r"(?i)(?-u:\b)(investment|financial|legal|tax|pension) (advice|recommendation|tips?|planning advice)(?-u:\b)",
+        r"(?i)(?-u:\b)(is it (a )?(good|right|smart|wise) (time|idea|moment) to)(?-u:\b)[^.?!]{0,30}(?-u:\b)(invest|buy|sell|convert)(?-u:\b)",
+        r"(?i)(?-u:\b)(avoid|evade|dodge|reduce|minimi[sz]e|not pay)(?-u:\b)[^.?!]{0,15}(?-u:\b)(tax|taxes|stamp duty|inheritance tax)(?-u:\b)",
+        r"(?i)(?-u:\b)(can|should) i (sue|take legal action|go to court)(?-u:\b)|(?-u:\b)(is it legal|legally)(?-u:\b)[^.?!]{0,30}(?-u:\b)(for me|can i|should i)(?-u:\b)",
+        r"(?i)(?-u:\b)(will|is)(?-u:\b)[^.?!]{0,20}(?-u:\b)(the )?(exchange rate|hvd|dollar|usd|rmb|stock market|gold price|interest rates?)(?-u:\b)[^.?!]{0,20}(?-u:\b)(go up|go down|rise|fall|drop|increase|decrease)(?-u:\b)",
         // Chinese.
         r"(投资建议|理财建议|法律建议|法律意见|税务建议|税务筹划)",
         r"(该|应该|要不要|值不值得|适不适合|推荐)[^。！？]{0,10}(买|卖|投资|入手|炒)[^。！？]{0,6}(股票|基金|黄金|比特币|加密货币|外汇|债券|房|美元|港币|理财)",
@@ -317,9 +325,9 @@ static ADVICE: LazyLock<RegexSet> = LazyLock::new(|| {
 /// knowledge base, even when they mention the customer's own account.
 static HOW_TO: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"(?i)^\s*(how (can|do|could|would|should|to) (i|we|you|one)|how to|where (can|do|could) (i|we)|can i|could i|is it possible|is there a way|what'?s the (best |quickest |easiest )?way|what is the (best |quickest |easiest )?way|does the app|do you)\b",
+        r"(?i)^\s*(how (can|do|could|would|should|to) (i|we|you|one)|how to|where (can|do|could) (i|we)|can i|could i|is it possible|is there a way|what'?s the (best |quickest |easiest )?way|what is the (best |quickest |easiest )?way|does the app|do you)(?-u:\b)",
         r"(如何|怎样|怎么|在哪|哪里可以|可以在|能不能|能否|能)[^。！？]{0,8}(查|看|查询|修改|更改|改|注销|解锁|激活)",
-        r"(?i)\bwhere (do|can|should) (i|we) (forward|report|send)\b",
+        r"(?i)(?-u:\b)where (do|can|should) (i|we) (forward|report|send)(?-u:\b)",
     ])
 });
 
@@ -368,7 +376,7 @@ pub fn asks_for_advice(message: &str) -> bool {
 pub fn accepts_offer(message: &str) -> bool {
     static YES: LazyLock<RegexSet> = LazyLock::new(|| {
         set(&[
-            r"(?i)^\s*(yes|yeah|yep|yup|sure|ok|okay|please|yes please|please do|go ahead|do it|that would be great|that'?d be great|connect me|yes connect me|y)\b[\s,.!]*(please|thanks|thank you|thx)?[\s.!]*$",
+            r"(?i)^\s*(yes|yeah|yep|yup|sure|ok|okay|please|yes please|please do|go ahead|do it|that would be great|that'?d be great|connect me|yes connect me|y)(?-u:\b)[\s,.!]*(please|thanks|thank you|thx)?[\s.!]*$",
             r"^\s*(好|好的|好啊|可以|行|是的|是|嗯|麻烦了|麻烦你了|需要|要|请转|请帮我转)[\s,，。！!]*(谢谢|麻烦了)?[\s。！!]*$",
         ])
     });

@@ -8,23 +8,23 @@ use regex::{Regex, RegexSet};
 use std::sync::LazyLock;
 
 static OVERRIDE: LazyLock<RegexSet> = LazyLock::new(|| {
-    RegexSet::new([
+    regex::RegexSetBuilder::new([
         // "ignore / disregard / set aside (all) (your|the) previous instructions|rules|…"
-        r"(?i)\b(ignor(e|es|ing)|disregard(s|ing)?|forget|override|bypass|skip|drop|abandon|set aside|put aside|scrap|discard|void)\b[\w\s,'’]{0,40}?\b(instructions?|rules|guidelines|directions|directives?|prompts?|guardrails|restrictions|constraints|programming|polic(y|ies)|system message|context|configuration|everything (you|above|before|else)|the above|what you were told|safety|filters?)\b",
-        r"(?i)\b(earlier|previous|prior|above|original|old|existing)\s+(assistant\s+)?(directives|rules|instructions|guidelines|policies|prompts?)\b[^.?!]{0,30}\b(void|cancelled|canceled|revoked|a mistake|wrong|obsolete|no longer apply|replaced|overridden)\b",
+        r"(?i)(?-u:\b)(ignor(e|es|ing)|disregard(s|ing)?|forget|override|bypass|skip|drop|abandon|set aside|put aside|scrap|discard|void)(?-u:\b)[\w\s,'’]{0,40}?(?-u:\b)(instructions?|rules|guidelines|directions|directives?|prompts?|guardrails|restrictions|constraints|programming|polic(y|ies)|system message|context|configuration|everything (you|above|before|else)|the above|what you were told|safety|filters?)(?-u:\b)",
+        r"(?i)(?-u:\b)(earlier|previous|prior|above|original|old|existing)\s+(assistant\s+)?(directives|rules|instructions|guidelines|policies|prompts?)(?-u:\b)[^.?!]{0,30}(?-u:\b)(void|cancelled|canceled|revoked|a mistake|wrong|obsolete|no longer apply|replaced|overridden)(?-u:\b)",
         // "reveal / print / repeat your system prompt | hidden instructions | the text above"
-        r"(?i)\b(reveal|print|show|display|output|repeat|recite|leak|dump|tell me|give me|list|write out|copy|echo|respond only with|what'?s written in|what were|what are|read out)\b[^.?!]{0,40}?\b(system\s*prompt|system\s*message|initial\s*(prompt|instructions|configuration|message)|hidden\s*(prompt|instructions|preamble|rules|message)|developer\s*(message|prompt|instructions)|instructions you were given|exact instructions|your\s*(instructions|prompt|rules|guidelines|configuration|directives|context window|preamble)|context window|preamble|first \d+ words)\b",
-        r#"(?i)\b(repeat|print|output|copy|echo)\b.{0,40}\b(text|words|everything|contents?)\b.{0,30}\b(above|before|preceding|verbatim|word for word|unchanged)\b|\b(verbatim|word for word)\s*[.!]?\s*$"#,
+        r"(?i)(?-u:\b)(reveal|print|show|display|output|repeat|recite|leak|dump|tell me|give me|list|write out|copy|echo|respond only with|what'?s written in|what were|what are|read out)(?-u:\b)[^.?!]{0,40}?(?-u:\b)(system\s*prompt|system\s*message|initial\s*(prompt|instructions|configuration|message)|hidden\s*(prompt|instructions|preamble|rules|message)|developer\s*(message|prompt|instructions)|instructions you were given|exact instructions|your\s*(instructions|prompt|rules|guidelines|configuration|directives|context window|preamble)|context window|preamble|first \d+ words)(?-u:\b)",
+        r#"(?i)(?-u:\b)(repeat|print|output|copy|echo)(?-u:\b).{0,40}(?-u:\b)(text|words|everything|contents?)(?-u:\b).{0,30}(?-u:\b)(above|before|preceding|verbatim|word for word|unchanged)(?-u:\b)|(?-u:\b)(verbatim|word for word)\s*[.!]?\s*$"#,
         // Role play to drop the rules.
-        r"(?i)\byou\s+are\s+(now|no longer)\s+(a|an|the|my|in|dan|free|unrestricted|jailbroken|bound|not bound|allowed|able|teller)\b|\byou'?re\s+(now\s+)?(the|a|an)\s+[^.?!]{0,30}\b(now|manager|employee|admin|administrator|unfiltered|banker|officer)\b|\bfrom now on,?\s+(you (are|will|must|should|shall|can|act|respond|answer|reply|only|ignore|pretend)|act|respond|answer|behave|pretend|ignore|reply)\b|\bact\s+as\s+(if|an?|the)\b.{0,40}\b(unrestricted|without|no|jailbroken|evil|manager|admin|developer|system|bank (manager|officer|employee)|loan officer)\b",
-        r"(?i)\b(pretend|imagine)\s+(that\s+)?(you|you'?re|you are|to be|you were)\b|\b(let'?s play|new game|play a game|role ?-?play)\b.{0,60}\b(you|you'?re)\b|\bbehave as (though|if) you\b",
-        r"(?i)\b(DAN|do anything now|jailbreak (mode|prompt)|jailbreak\s*[:：]|jailbroken (ai|assistant|mode|bot)|developer mode|god mode|sudo mode|unfiltered|uncensored|rogue ai|evil ai)\b|\b(ai|assistant|model|bot|you)\b.{0,20}\b(with no|without)\s+(any\s+)?(rules|guidelines|restrictions|filters|content polic(y|ies)|limits|policies)\b|\bno content polic(y|ies)\b",
-        r"(?i)\b(new|updated|real|actual|override|corrected)\s+(instructions?|rules?|system prompt|directive|policy|task)\b[^.?!]{0,40}[:：]|\bnew policy from\b|\bobey only me\b|\blisten only to me\b|\byou must now\b",
+        r"(?i)(?-u:\b)you\s+are\s+(now|no longer)\s+(a|an|the|my|in|dan|free|unrestricted|jailbroken|bound|not bound|allowed|able|teller)(?-u:\b)|(?-u:\b)you'?re\s+(now\s+)?(the|a|an)\s+[^.?!]{0,30}(?-u:\b)(now|manager|employee|admin|administrator|unfiltered|banker|officer)(?-u:\b)|(?-u:\b)from now on,?\s+(you (are|will|must|should|shall|can|act|respond|answer|reply|only|ignore|pretend)|act|respond|answer|behave|pretend|ignore|reply)(?-u:\b)|(?-u:\b)act\s+as\s+(if|an?|the)(?-u:\b).{0,40}(?-u:\b)(unrestricted|without|no|jailbroken|evil|manager|admin|developer|system|bank (manager|officer|employee)|loan officer)(?-u:\b)",
+        r"(?i)(?-u:\b)(pretend|imagine)\s+(that\s+)?(you|you'?re|you are|to be|you were)(?-u:\b)|(?-u:\b)(let'?s play|new game|play a game|role ?-?play)(?-u:\b).{0,60}(?-u:\b)(you|you'?re)(?-u:\b)|(?-u:\b)behave as (though|if) you(?-u:\b)",
+        r"(?i)(?-u:\b)(DAN|do anything now|jailbreak (mode|prompt)|jailbreak\s*[:：]|jailbroken (ai|assistant|mode|bot)|developer mode|god mode|sudo mode|unfiltered|uncensored|rogue ai|evil ai)(?-u:\b)|(?-u:\b)(ai|assistant|model|bot|you)(?-u:\b).{0,20}(?-u:\b)(with no|without)\s+(any\s+)?(rules|guidelines|restrictions|filters|content polic(y|ies)|limits|policies)(?-u:\b)|(?-u:\b)no content polic(y|ies)(?-u:\b)",
+        r"(?i)(?-u:\b)(new|updated|real|actual|override|corrected)\s+(instructions?|rules?|system prompt|directive|policy|task)(?-u:\b)[^.?!]{0,40}[:：]|(?-u:\b)new policy from(?-u:\b)|(?-u:\b)obey only me(?-u:\b)|(?-u:\b)listen only to me(?-u:\b)|(?-u:\b)you must now(?-u:\b)",
         // Fake turn, system or authority markers.
-        r#"(?i)(<\|?im_start\|?>|<\|?im_end\|?>|<\|system\|>|\[/?INST\]|<</?SYS>>|^\s*#{1,4}\s*(system|developer|assistant|admin)\s*[:：]|^\s*(system|developer|admin)\s*[:：]|\bBEGIN (SYSTEM|ADMIN)\b|\b(SYSTEM|ADMIN) (OVERRIDE|MESSAGE|MODE)\b|<system>|"role"\s*:\s*"system")"#,
-        r"(?i)\b(override safety|disable (the |all |your )?(pii |privacy |safety |content )?(filters?|guardrails|safety)|as (the|your) developers?|coming from your developers|from your developers|for testing purposes only)\b",
+        r#"(?i)(<\|?im_start\|?>|<\|?im_end\|?>|<\|system\|>|\[/?INST\]|<</?SYS>>|^\s*#{1,4}\s*(system|developer|assistant|admin)\s*[:：]|^\s*(system|developer|admin)\s*[:：]|(?-u:\b)BEGIN (SYSTEM|ADMIN)(?-u:\b)|(?-u:\b)(SYSTEM|ADMIN) (OVERRIDE|MESSAGE|MODE)(?-u:\b)|<system>|"role"\s*:\s*"system")"#,
+        r"(?i)(?-u:\b)(override safety|disable (the |all |your )?(pii |privacy |safety |content )?(filters?|guardrails|safety)|as (the|your) developers?|coming from your developers|from your developers|for testing purposes only)(?-u:\b)",
         // Asking the assistant for what it must never give.
-        r"(?i)\b((other customers'?|another customer'?s) (balances?|records|data|details|accounts?|information|transfers)|customer records|neighbou?r'?s? (balance|account)|internal (staff )?discount codes?|staff[- ]only (phone|number|codes?)|staff discount codes?)\b|\b(share|show|give|read|tell|reveal|send|get)\b[^.?!]{0,25}\binternal (staff |fraud )?(data|notes|rules|records|documents)\b",
+        r"(?i)(?-u:\b)((other customers'?|another customer'?s) (balances?|records|data|details|accounts?|information|transfers)|customer records|neighbou?r'?s? (balance|account)|internal (staff )?discount codes?|staff[- ]only (phone|number|codes?)|staff discount codes?)(?-u:\b)|(?-u:\b)(share|show|give|read|tell|reveal|send|get)(?-u:\b)[^.?!]{0,25}(?-u:\b)internal (staff |fraud )?(data|notes|rules|records|documents)(?-u:\b)",
         // Chinese.
         r"(忽略|无视|忘记|忘掉|不要管|不用管|别管|跳过|绕过|覆盖)[^。！？\n]{0,16}(指令|指示|提示词|提示|规则|设定|限制|要求|系统消息|约束|一切|被告知)",
         r"(之前|以前|原来|上面|原先)[^。！？\n]{0,12}(规则|要求|指令|设定|指示)[^。！？\n]{0,8}(作废|无效|取消|不算|不用管)",
@@ -36,6 +36,9 @@ static OVERRIDE: LazyLock<RegexSet> = LazyLock::new(|| {
         r"((以|用)[^。！？\n]{0,4}(开发人员|管理员|开发者)身份|当前用户为管理员|关闭[^。！？\n]{0,6}(隐私|过滤|安全)|^\s*#{1,4}\s*系统\s*[:：]|只听我的|你的新任务|新指令[:：])",
         r"(其他客户|别人)的?(资料|余额|账户信息|转账记录)|所有客户资料|内部(员工)?(折扣码|资料|规定|数据)",
     ])
+    .size_limit(64 << 20)
+    .dfa_size_limit(64 << 20)
+    .build()
     .expect("injection patterns compile")
 });
 

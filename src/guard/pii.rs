@@ -154,14 +154,23 @@ impl Masker {
     pub fn mask(&self, text: &str) -> Masked {
         let (folded, offsets) = fold(text);
         let mut spans = Spans::default();
-        self.find_emails(&folded, &mut spans);
-        find_ibans(&folded, &mut spans);
-        find_prc_ids(&folded, &mut spans);
-        find_hkids(&folded, &mut spans);
-        self.find_numbers(&folded, &mut spans);
+        // Most messages have no digits and no '@': the detectors that need them are skipped.
+        let bytes = folded.as_bytes();
+        if bytes.contains(&b'@') {
+            self.find_emails(&folded, &mut spans);
+        }
+        let has_digits = bytes.iter().any(u8::is_ascii_digit);
+        if has_digits {
+            find_ibans(&folded, &mut spans);
+            find_prc_ids(&folded, &mut spans);
+            find_hkids(&folded, &mut spans);
+            self.find_numbers(&folded, &mut spans);
+        }
         find_secrets(&folded, &mut spans);
-        find_card_details(&folded, &mut spans);
-        find_split_cards(&folded, &mut spans);
+        if has_digits {
+            find_card_details(&folded, &mut spans);
+            find_split_cards(&folded, &mut spans);
+        }
         if spans.0.is_empty() {
             return Masked {
                 text: text.to_string(),
@@ -427,7 +436,7 @@ static MAINLAND_MOBILE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^1[3-9][
 
 static PHONE_WORDS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(phone|mobile|\bmob\b|cell|tel\b|telephone|call|ring|text me|sms|whats ?app|wechat|contact|reach me|landline|\bline\b|fax|message at|voicemail|电话|手机|号码|联系|致电|打给|打我|微信|座机|固话)",
+        r"(?i)(phone|mobile|(?-u:\b)mob(?-u:\b)|cell|tel(?-u:\b)|telephone|call|ring|text me|sms|whats ?app|wechat|contact|reach me|landline|(?-u:\b)line(?-u:\b)|fax|message at|voicemail|电话|手机|号码|联系|致电|打给|打我|微信|座机|固话)",
     )
     .expect("pattern compiles")
 });
@@ -534,14 +543,14 @@ fn find_hkids(text: &str, spans: &mut Spans) {
 /// Words that say a value nearby is a secret, and of which kind.
 static SECRET_WORDS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?i)(?P<cvv>\b(?:cvv2?|cvc2?|cvn|cid|csc|security (?:code|digits|number)|card verification (?:code|value|number)|",
+        r"(?i)(?P<cvv>(?-u:\b)(?:cvv2?|cvc2?|cvn|cid|csc|security (?:code|digits|number)|card verification (?:code|value|number)|",
         r"(?:3|three|4|four) (?:numbers|digits) on the back|numbers on the back|digits on the back|signature strip|",
-        r"(?:3|three|4|four)[- ]digit (?:code|number))\b|安全码|背面三位数?|背面的三位数?|卡背面?的?(?:三位|3位)数?|(?:背面|背后)[^，。,]{0,6}(?:三|3)(?:个|位)数字?|签名条|CVN码?|CVV码?)",
-        r"|(?P<otp>\b(?:otps?|one[- ]?time (?:pass ?(?:word|code)|code|pin)|verification code|auth(?:entication)? code|",
-        r"sms code|2fa code|login code|codes?|number that popped up)\b|",
+        r"(?:3|three|4|four)[- ]digit (?:code|number))(?-u:\b)|安全码|背面三位数?|背面的三位数?|卡背面?的?(?:三位|3位)数?|(?:背面|背后)[^，。,]{0,6}(?:三|3)(?:个|位)数字?|签名条|CVN码?|CVV码?)",
+        r"|(?P<otp>(?-u:\b)(?:otps?|one[- ]?time (?:pass ?(?:word|code)|code|pin)|verification code|auth(?:entication)? code|",
+        r"sms code|2fa code|login code|codes?|number that popped up)(?-u:\b)|",
         r"验证码|动态码|动态密码|校验码|短信码|那串数字|一次性密码)",
-        r"|(?P<pin>\b(?:pins?|pin code|pin number)\b|numbers i punch in|four numbers i|取款密码|交易密码|支付密码|查询密码|卡密码|六位数?密码|ATM按的?)",
-        r"|(?P<password>\b(?:pass ?words?|passcode|pwd|pw|pass|memorable word)\b|登录密码|网银密码|密码|口令)",
+        r"|(?P<pin>(?-u:\b)(?:pins?|pin code|pin number)(?-u:\b)|numbers i punch in|four numbers i|取款密码|交易密码|支付密码|查询密码|卡密码|六位数?密码|ATM按的?)",
+        r"|(?P<password>(?-u:\b)(?:pass ?words?|passcode|pwd|pw|pass|memorable word)(?-u:\b)|登录密码|网银密码|密码|口令)",
     ))
     .expect("pattern compiles")
 });
@@ -716,7 +725,7 @@ const NOT_A_SECRET: &[&str] = &[
 
 /// "error code 4021", "promo code 2024": a code that names something other than a secret.
 static CODE_QUALIFIER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(error|promo|promotion|discount|referral|sort|swift|bic|branch|bank|postal|post|zip|area|country|product|reference|ref|tracking|voucher|coupon|qr|bar|transaction|merchant|currency|tax|class|status|invitation|invite)\s*$")
+    Regex::new(r"(?i)(?-u:\b)(error|promo|promotion|discount|referral|sort|swift|bic|branch|bank|postal|post|zip|area|country|product|reference|ref|tracking|voucher|coupon|qr|bar|transaction|merchant|currency|tax|class|status|invitation|invite)\s*$")
         .expect("pattern compiles")
 });
 
@@ -832,7 +841,7 @@ fn find_secrets(text: &str, spans: &mut Spans) {
 }
 
 static CARD_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(cards?|visa|master ?card|amex|unionpay|credit|debit|cvv|cvc|cvn)\b|卡")
+    Regex::new(r"(?i)(?-u:\b)(cards?|visa|master ?card|amex|unionpay|credit|debit|cvv|cvc|cvn)(?-u:\b)|卡")
         .expect("pattern compiles")
 });
 
@@ -843,13 +852,13 @@ static EXPIRY: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static EXPIRY_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(exp|expiry|expiration|expires?|valid|good (thru|through)|runs out|有效期|到期|截止日期|过期)\b|有效期|到期|截止日期|过期")
+    Regex::new(r"(?i)(?-u:\b)(exp|expiry|expiration|expires?|valid|good (thru|through)|runs out|有效期|到期|截止日期|过期)(?-u:\b)|有效期|到期|截止日期|过期")
         .expect("pattern compiles")
 });
 
 /// A month/year right after a masked card ("4111… 09/28 123").
 static TRAILING_DETAILS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[\s,;/，]{1,4}((?:0[1-9]|1[0-2])\s?/\s?(?:20)?[0-9]{2})(?:[\s,;/，]{1,4}([0-9]{3,4}))?\b")
+    Regex::new(r"^[\s,;/，]{1,4}((?:0[1-9]|1[0-2])\s?/\s?(?:20)?[0-9]{2})(?:[\s,;/，]{1,4}([0-9]{3,4}))?(?-u:\b)")
         .expect("pattern compiles")
 });
 
