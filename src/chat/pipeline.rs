@@ -236,7 +236,12 @@ impl Pipeline {
         // Retrieval runs for handoffs too: the record shows what the bank's documents
         // said about the customer's situation, and safety information comes from there.
         let stage = Instant::now();
-        let (query, condense_template) = self.standalone_query(&history_turns, &message, lang, deadline).await;
+        // A flagged message never reaches the model, not even to be condensed.
+        let (query, condense_template) = if screened.injection {
+            (retrieval_query(&history_turns, &message), None)
+        } else {
+            self.standalone_query(&history_turns, &message, lang, deadline).await
+        };
         let condense_ms = stage.elapsed().as_secs_f64() * 1e3;
         let stage = Instant::now();
         let retrieved = self.retrieve(&query, lang, deadline).await?;
@@ -351,10 +356,17 @@ impl Pipeline {
     }
 
     /// Most recent turns that fit the token budget, oldest first.
+    /// Turns that tried to change the assistant's instructions, and the refusals they got,
+    /// are left out: the model never sees them.
     fn bounded_history(&self, history: &[StoredMessage]) -> Vec<Turn> {
         let mut budget = self.options.history_tokens;
         let mut turns = Vec::new();
-        for m in history.iter().rev() {
+        let flagged: Vec<i64> = history
+            .iter()
+            .filter(|m| m.role == "user" && crate::guard::injection::is_injection(&m.content))
+            .map(|m| m.turn)
+            .collect();
+        for m in history.iter().rev().filter(|m| !flagged.contains(&m.turn)) {
             let cost = self.chunker.count_tokens(&m.content) + 4;
             if cost > budget {
                 break;
@@ -450,12 +462,17 @@ impl Pipeline {
                 // the card), quoted and cited, never generated.
                 if let (true, Some(terms)) = (quote, reason.safety_terms(lang)) {
                     let safety_query = format!("{terms}\n{}", ctx.message);
-                    let found = self.retrieve(&safety_query, lang, ctx.deadline).await?;
-                    // Sentences are chosen for the safety terms alone, so the hotline comes
-                    // first rather than whatever echoes the customer's words.
-                    if let Some(extract) = self.compose_extract(lang, terms, &found) {
-                        answer.text = format!("{}\n\n{}", answer.text, extract.text);
-                        answer.citations = extract.cited.iter().map(|i| citation(&found.sources[*i])).collect();
+                    // The handoff never fails for want of its quote.
+                    match self.retrieve(&safety_query, lang, ctx.deadline).await {
+                        Ok(found) => {
+                            // Sentences are chosen for the safety terms alone, so the
+                            // hotline comes first rather than what echoes the customer.
+                            if let Some(extract) = self.compose_extract(lang, terms, &found) {
+                                answer.text = format!("{}\n\n{}", answer.text, extract.text);
+                                answer.citations = extract.cited.iter().map(|i| citation(&found.sources[*i])).collect();
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "no safety information for a handoff"),
                     }
                 }
                 answer
@@ -637,8 +654,16 @@ impl Pipeline {
         let mut citations = CitationFilter::new(passages.len());
         let mut guard = self.guard.output.stream(&self.guard.masker);
         let mut client_open = true;
+        // The body starts at its first non-blank character.
+        let body = |shown: &String, piece: String| {
+            if shown.len() == opening {
+                piece.trim_start().to_string()
+            } else {
+                piece
+            }
+        };
         let mut on_delta = |delta: &str| {
-            let clean = guard.push(&citations.push(delta));
+            let clean = body(&shown, guard.push(&citations.push(delta)));
             client_open = send(&mut shown, clean);
             // Stop generating once the client left or the output repeats the prompt.
             client_open && !guard.echoed()
@@ -649,6 +674,7 @@ impl Pipeline {
         let tail = guard.push(&citations.finish());
         let tail = tail + &guard.finish();
         let echoed = guard.echoed();
+        let tail = body(&shown, tail);
         client_open = client_open && send(&mut shown, tail);
         let body_sent = shown.len() > opening;
         let cited: Vec<Citation> = citations.cited().iter().map(|n| citation(&hits[n - 1])).collect();
@@ -730,7 +756,12 @@ impl Pipeline {
             send(&mut shown, format!("\n\n{reminder}"));
             answer.templates.push(self.prompts.reference("reminder"));
         }
-        answer.text = shown.trim().to_string();
+        // Streamed, the answer is exactly what the deltas said; otherwise it is trimmed.
+        answer.text = if events.is_some() {
+            shown
+        } else {
+            shown.trim().to_string()
+        };
         Ok(answer)
     }
 

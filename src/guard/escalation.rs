@@ -100,6 +100,8 @@ const CARDS: &str = r"(cards?|debit ?cards?|credit ?cards?|supplementary cards?|
 
 static FRAUD: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
+        // Typed details into something fake (typing a PIN at the bank's own app is not).
+        r"(?i)(?-u:\b)(typed|entered|put in|filled in|keyed in)(?-u:\b)[^.?!]{0,60}(?-u:\b)(site|website|link|page|fake|phishing|form|looked like|pop-?up)(?-u:\b)|(?-u:\b)(site|website|link|fake|phishing|form|pop-?up|message)(?-u:\b)[^.?!]{0,60}(?-u:\b)(typed|entered|put in|filled in|keyed in)(?-u:\b)",
         r"(?i)(?-u:\b)(read out|gave out|gave away|told (him|her|them))(?-u:\b)[^.?!]{0,25}(?-u:\b)(code|digits|pin|password|otp)",
         r#"(?i)["“'‘](\w+\s)?(advisor|adviser|broker|mentor|investigator|officer|security|fraud team)["”'’]"#,
         r"(?i)(?-u:\b)(stopped replying|stopped answering|stopped responding|blocked me|disappeared|vanished|can'?t reach (him|her|them))(?-u:\b)[^.?!]{0,60}(?-u:\b)(wired|sent|paid|transferred|invested|money|savings|everything)(?-u:\b)|(?-u:\b)(wired|sent|paid|transferred|invested)(?-u:\b)[^.?!]{0,60}(?-u:\b)(stopped replying|stopped answering|blocked me|disappeared|vanished)",
@@ -111,7 +113,7 @@ static FRAUD: LazyLock<RegexSet> = LazyLock::new(|| {
         r"(导师|老师|群里|拉进群)[^。！？]{0,20}(投了|转了|充值|充了)|(投了|转了|汇了|充了)[^。！？]{0,20}(联系不上|拉黑|失联|跑路|提不了现)",
         r"有人(登进|登录了?|登入)|用我的名义|冒用我的|手机卡[^。！？]{0,6}(失效|没信号|被补)",
         // Gave away credentials or codes.
-        r"(?i)(?-u:\b)(i|we|my (mum|mom|dad|father|mother|wife|husband|gran|grandma|grandpa|parents?|son|daughter))(?-u:\b)[^.?!]{0,40}(?-u:\b)(gave|told|read|shared|sent|typed|entered|put|said|disclosed|handed|let)(?-u:\b)[^.?!]{0,50}(?-u:\b)(otp|one[- ]?time|code|codes|pin|password|passcode|login|details|card details|card number|cvv|security)(?-u:\b)",
+        r"(?i)(?-u:\b)(i|we|my (mum|mom|dad|father|mother|wife|husband|gran|grandma|grandpa|parents?|son|daughter))(?-u:\b)[^.?!]{0,40}(?-u:\b)(gave|told|read|shared|sent|said|disclosed|handed)(?-u:\b)[^.?!]{0,50}(?-u:\b)(otp|one[- ]?time|code|codes|pin|password|passcode|login|details|card details|card number|cvv|security)(?-u:\b)",
         r"(?i)(?-u:\b)(otp|one[- ]?time (code|password|passcode)|verification code|code|pin|password|card details)(?-u:\b)[^.?!]{0,40}(?-u:\b)(to|with)(?-u:\b)[^.?!]{0,20}(?-u:\b)(a |some |the )?(guy|man|woman|lady|caller|someone|somebody|person|stranger|scammer|fraudster|him|her|them)(?-u:\b)",
         // Someone claiming to be the bank / police / an official, or a "safe account".
         r"(?i)(?-u:\b)(claim(ing|ed|s)?|said|says|saying|pretend(ing|ed)?|posing|supposedly|who said|so-called|called himself|called herself)(?-u:\b)[^.?!]{0,30}(?-u:\b)(to be |he was |she was |they were |they are |he is |she is |from |a |an )?(the |your |a |an |her |his |my )?(bank|fraud (team|department)|security team|police|detective|officer|customs|immigration|court|tax|government|investigator|grandson|granddaughter|son|daughter|nephew|niece)",

@@ -43,6 +43,10 @@ impl OutputPolicy {
 
     fn link_allowed(&self, url: &str) -> bool {
         let lower = url.to_ascii_lowercase();
+        // Browsers read a backslash as a slash: "https://evil.example\.bank.example/".
+        if lower.contains('\\') || lower.contains("%5c") || lower.chars().any(char::is_control) {
+            return false;
+        }
         let rest = if let Some(r) = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://")) {
             r
         } else if lower.starts_with("www.") {
@@ -108,14 +112,25 @@ impl OutputPolicy {
 }
 
 /// Comments, scripts and styles with their content, then any other tag.
+/// HTML element names: a `<` followed by anything else ("transfers <HKD 50,000") is text.
+const TAGS: &str = "a|abbr|area|audio|b|base|blockquote|body|br|button|canvas|code|div|em|embed|font|form|frame|frameset|h[1-6]|head|hr|html|i|iframe|img|input|label|li|link|marquee|meta|object|ol|option|p|param|pre|s|script|select|small|source|span|strong|style|sub|sup|svg|table|tbody|td|textarea|th|thead|title|tr|u|ul|video|xml";
+
 static HTML: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?is)<!--.*?-->|<script\b.*?</script\s*>|<style\b.*?</style\s*>|</?[a-z][a-z0-9-]*\b[^>]*>")
-        .expect("pattern compiles")
+    Regex::new(&format!(
+        r"(?is)<!--.*?-->|<script(?-u:\b).*?</script\s*>|<style(?-u:\b).*?</style\s*>|</?(?:{TAGS})(?-u:\b)[^>]*>"
+    ))
+    .expect("pattern compiles")
 });
+
+static TAG_START: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&format!(r"(?i)^</?(?:{TAGS})(?-u:\b)|^<!--")).expect("pattern compiles"));
 
 /// A tag, comment or script left open at the end of the reply: dropped with what follows.
 static UNCLOSED_TAG: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?is)(<!--|<script\b|<style\b|</?[a-z][a-z0-9-]*\b[^>]*$).*$").expect("pattern compiles")
+    Regex::new(&format!(
+        r"(?is)(<!--|<script(?-u:\b)|<style(?-u:\b)|</?(?:{TAGS})(?-u:\b)[^>]*$).*$"
+    ))
+    .expect("pattern compiles")
 });
 
 static LINKS: LazyLock<Regex> = LazyLock::new(|| {
@@ -268,20 +283,16 @@ impl OutputFilter<'_> {
                 end = end.min(self.released + start);
             }
         }
-        // Numbers (possibly card numbers) are released whole.
-        let trailing_number = pending
-            .char_indices()
-            .rev()
-            .take_while(|(_, c)| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '+' | '\u{FF10}'..='\u{FF19}'))
-            .last()
-            .map(|(i, _)| i);
-        if let Some(start) = trailing_number {
-            if pending[start..]
-                .chars()
-                .any(|c| c.is_ascii_digit() || ('\u{FF10}'..='\u{FF19}').contains(&c))
-            {
-                end = end.min(self.released + start);
-            }
+        // Personal data is recognised by its context within a sentence ("my PIN is 4821",
+        // "call me on 9123 4567"): a sentence with digits or such words is released whole.
+        // The sentence the cut falls in is judged whole, with what has arrived of it so
+        // far (including the words held back).
+        let tail = &self.received[self.released..];
+        let cut = end.saturating_sub(self.released);
+        let start = sentence_start(&tail[..cut]);
+        let stop = cut + first_sentence_end(&tail[cut..]);
+        if super::pii::needs_context(&tail[start..stop]) {
+            end = end.min(self.released + start);
         }
         end.max(self.released)
     }
@@ -294,6 +305,40 @@ impl OutputFilter<'_> {
         self.released = end;
         self.policy.sanitise(self.masker, piece)
     }
+}
+
+/// Where the last (unfinished) sentence of `text` starts: after a CJK stop, a line break,
+/// or `.`, `!`, `?`, `;` followed by whitespace — as the masker reads sentences.
+fn sentence_start(text: &str) -> usize {
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let ends = match c {
+            '。' | '！' | '？' | '；' | '\n' => true,
+            '.' | '!' | '?' | ';' => chars.peek().is_some_and(|(_, n)| n.is_whitespace()),
+            _ => false,
+        };
+        if ends {
+            start = i + c.len_utf8();
+        }
+    }
+    start
+}
+
+/// Where the first sentence of `text` ends (its length when it does not end).
+fn first_sentence_end(text: &str) -> usize {
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let ends = match c {
+            '。' | '！' | '？' | '；' | '\n' => true,
+            '.' | '!' | '?' | ';' => chars.peek().is_some_and(|(_, n)| n.is_whitespace()),
+            _ => false,
+        };
+        if ends {
+            return i + c.len_utf8();
+        }
+    }
+    text.len()
 }
 
 fn find_last_url_start(text: &str) -> Option<usize> {
@@ -315,8 +360,10 @@ fn closed(text: &str) -> bool {
             || lower.starts_with("<!--") && lower.contains("-->");
     }
     if let Some(rest) = text.strip_prefix('<') {
-        return !rest.is_empty()
-            && (rest.contains('>') || !rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '!'));
+        // Not a tag ("<HKD 50,000"), or a tag that is complete. A short tail may still
+        // become a tag name ("<scr"), so it waits.
+        let may_become_tag = rest.len() < 12 && !rest.contains(char::is_whitespace);
+        return !rest.is_empty() && (rest.contains('>') || (!TAG_START.is_match(text) && !may_become_tag));
     }
     let text = text.strip_prefix('!').filter(|t| t.starts_with('[')).unwrap_or(text);
     if text.starts_with('[') {
@@ -383,6 +430,18 @@ mod tests {
     }
 
     #[test]
+    fn lookalike_links_and_lone_angle_brackets() {
+        assert_eq!(
+            clean("x https://evil.example\\.lanternbank.example/login y"),
+            format!("x {LINK_REMOVED} y")
+        );
+        assert_eq!(
+            clean("Transfers <HKD 50,000 are free. Larger ones cost more."),
+            "Transfers <HKD 50,000 are free. Larger ones cost more."
+        );
+    }
+
+    #[test]
     fn card_numbers_in_output_are_masked() {
         assert_eq!(
             clean("Your card 4111 1111 1111 1111 is"),
@@ -417,6 +476,27 @@ mod tests {
             let (out, echoed) = stream(&refs);
             assert_eq!(out, whole, "piece size {size}");
             assert!(!echoed);
+        }
+    }
+
+    #[test]
+    fn streaming_masks_exactly_what_masking_the_whole_reply_masks() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/guard/pii.jsonl");
+        let items = std::fs::read_to_string(path).unwrap();
+        let policy = policy();
+        let masker = Masker::default();
+        for line in items.lines() {
+            let item: serde_json::Value = serde_json::from_str(line).unwrap();
+            let text = format!("Noted: {} Anything else?", item["text"].as_str().unwrap());
+            let whole = policy.sanitise(&masker, &text);
+            let words: Vec<String> = text.split_inclusive(' ').map(str::to_string).collect();
+            let chars: Vec<String> = text.chars().map(String::from).collect();
+            for pieces in [&words, &chars] {
+                let mut filter = policy.stream(&masker);
+                let mut out: String = pieces.iter().map(|p| filter.push(p)).collect();
+                out.push_str(&filter.finish());
+                assert_eq!(out, whole, "{text}");
+            }
         }
     }
 

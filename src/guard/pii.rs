@@ -106,6 +106,17 @@ pub fn has_placeholder(text: &str) -> bool {
             .any(|k| *k != PiiKind::Card && text.contains(k.placeholder()))
 }
 
+/// Whether `text` holds anything the masker reads in context: digits, an '@', or words
+/// that name a secret, a phone, a card or an expiry date. Streamed output holds such a
+/// sentence back until it ends, so it is masked as a whole.
+pub fn needs_context(text: &str) -> bool {
+    text.chars().any(|c| {
+        c.is_ascii_digit() || matches!(c, '@' | '+' | '(' | '（' | '＋') || ('\u{FF10}'..='\u{FF19}').contains(&c)
+    }) || SECRET_WORDS.is_match(text)
+        || PHONE_WORDS.is_match(text)
+        || CARD_WORDS.is_match(text)
+}
+
 /// Masks personal data; knows which numbers and e-mail domains are the bank's own.
 #[derive(Debug, Clone, Default)]
 pub struct Masker {
@@ -141,7 +152,8 @@ impl Masker {
         for text in texts {
             for m in DIGIT_RUN.find_iter(text) {
                 let digits = digits_of(m.as_str());
-                if (7..=15).contains(&digits.len()) {
+                // Phone-shaped: 8–15 digits, not a date such as 2026-01-20.
+                if (8..=15).contains(&digits.len()) && !DATE_SHAPE.is_match(m.as_str().trim()) {
                     numbers.insert(m.as_str().trim().to_string());
                 }
             }
@@ -208,25 +220,30 @@ impl Masker {
         }
     }
 
+    /// The same digits as a published number (an international `00` prefix aside).
     fn is_published(&self, digits: &str) -> bool {
-        let local = digits.trim_start_matches("00");
-        self.published_numbers.iter().any(|p| {
-            p == digits || p == local || {
-                // The same line written locally and internationally shares its last 8 digits.
-                let tail = |s: &str| s.len() >= 8 && p.len() >= 8 && p[p.len() - 8..] == s[s.len() - 8..];
-                tail(digits)
-            }
-        })
+        self.published_numbers.contains(digits)
+            || digits
+                .strip_prefix("00")
+                .is_some_and(|d| self.published_numbers.contains(d))
     }
 
     /// Card numbers, PRC IDs without a check letter, and phone numbers: all digit runs.
     fn find_numbers(&self, text: &str, spans: &mut Spans) {
         for m in DIGIT_RUN.find_iter(text) {
-            if !standalone(text, m.start(), m.end()) {
+            // A card number with a word glued after it ("4539…6467thanks") is still a
+            // card; digits glued after letters are a code ("DE74 9465…", "REF123…"); a
+            // phone number must stand alone.
+            if text[..m.start()]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+            {
                 continue;
             }
+            let alone = standalone(text, m.start(), m.end());
             let groups = groups_of(text, m.start(), m.end());
-            self.classify_groups(text, &groups, spans);
+            self.classify_groups(text, &groups, alone, spans);
         }
     }
 
@@ -235,7 +252,7 @@ impl Masker {
     /// left over are one number that may be a phone number. A card is never looked for
     /// in the middle of a longer number: a reference whose tail happens to pass the Luhn
     /// check is not a card.
-    fn classify_groups(&self, text: &str, groups: &[(usize, usize)], spans: &mut Spans) {
+    fn classify_groups(&self, text: &str, groups: &[(usize, usize)], alone: bool, spans: &mut Spans) {
         let mut rest_from = 0;
         let mut i = 0;
         while i < groups.len() {
@@ -255,16 +272,22 @@ impl Masker {
             }
             match matched {
                 Some((j, number)) => {
-                    self.classify_rest(text, &groups[rest_from..i], spans);
+                    if alone {
+                        self.classify_rest(text, &groups[rest_from..i], spans);
+                    }
                     spans.add_card(groups[i].0, groups[j].1, &number);
                     i = j + 1;
                     rest_from = i;
                 }
-                // Only a run's first group may start a card.
+                // A card may follow a list marker or other short number ("1. 4111 …"),
+                // but never starts inside a longer one.
+                None if groups[i].1 - groups[i].0 <= 3 => i += 1,
                 None => break,
             }
         }
-        self.classify_rest(text, &groups[rest_from..], spans);
+        if alone {
+            self.classify_rest(text, &groups[rest_from..], spans);
+        }
     }
 
     fn classify_rest(&self, text: &str, groups: &[(usize, usize)], spans: &mut Spans) {
@@ -431,6 +454,11 @@ fn groups_of(text: &str, start: usize, end: usize) -> Vec<(usize, usize)> {
 /// parenthesis as in "(852) 9123 4567").
 static DIGIT_RUN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\(?[0-9](?:[ \-.]?[()]?[ \-.]?[0-9])+").expect("pattern compiles"));
+
+static DATE_SHAPE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(19|20)[0-9]{2}[-./][0-9]{1,2}[-./][0-9]{1,2}$|^[0-9]{1,2}[-./][0-9]{1,2}[-./](19|20)[0-9]{2}$")
+        .expect("pattern compiles")
+});
 
 static MAINLAND_MOBILE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^1[3-9][0-9]{9}$").expect("pattern compiles"));
 
@@ -986,6 +1014,9 @@ mod tests {
             ("amex 3782 822463 10005.", "amex [CARD ••••0005]."),
             ("5555.5555.5555.4444", "[CARD ••••4444]"),
             ("card 4111111111111111 123", "card [CARD ••••1111] 123"),
+            ("1. 4111 1111 1111 1111", "1. [CARD ••••1111]"),
+            ("#1 4539-1488-0343-6467", "#1 [CARD ••••6467]"),
+            ("4539148803436467thanks", "[CARD ••••6467]thanks"),
         ] {
             assert_eq!(masked(input), expected, "{input}");
         }
