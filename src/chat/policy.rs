@@ -28,7 +28,7 @@ impl Default for PolicyConfig {
         Self {
             approved_min_coverage: 0.5,
             approved_min_lead: 1.25,
-            grounding_min_coverage: 0.16,
+            grounding_min_coverage: 0.15,
         }
     }
 }
