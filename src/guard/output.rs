@@ -289,8 +289,10 @@ impl OutputFilter<'_> {
         // far (including the words held back).
         let tail = &self.received[self.released..];
         let cut = end.saturating_sub(self.released);
-        let start = sentence_start(&tail[..cut]);
-        let stop = cut + first_sentence_end(&tail[cut..]);
+        // A break at the very end of what has arrived may not be one yet ("3." then "5%").
+        let breaks: Vec<(usize, usize)> = super::pii::sentence_breaks(tail).filter(|b| b.1 < tail.len()).collect();
+        let start = breaks.iter().rev().find(|b| b.1 <= cut).map_or(0, |b| b.1);
+        let stop = breaks.iter().find(|b| b.0 >= cut).map_or(tail.len(), |b| b.1);
         if super::pii::needs_context(&tail[start..stop]) {
             end = end.min(self.released + start);
         }
@@ -305,40 +307,6 @@ impl OutputFilter<'_> {
         self.released = end;
         self.policy.sanitise(self.masker, piece)
     }
-}
-
-/// Where the last (unfinished) sentence of `text` starts: after a CJK stop, a line break,
-/// or `.`, `!`, `?`, `;` followed by whitespace — as the masker reads sentences.
-fn sentence_start(text: &str) -> usize {
-    let mut start = 0;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        let ends = match c {
-            '。' | '！' | '？' | '；' | '\n' => true,
-            '.' | '!' | '?' | ';' => chars.peek().is_some_and(|(_, n)| n.is_whitespace()),
-            _ => false,
-        };
-        if ends {
-            start = i + c.len_utf8();
-        }
-    }
-    start
-}
-
-/// Where the first sentence of `text` ends (its length when it does not end).
-fn first_sentence_end(text: &str) -> usize {
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        let ends = match c {
-            '。' | '！' | '？' | '；' | '\n' => true,
-            '.' | '!' | '?' | ';' => chars.peek().is_some_and(|(_, n)| n.is_whitespace()),
-            _ => false,
-        };
-        if ends {
-            return i + c.len_utf8();
-        }
-    }
-    text.len()
 }
 
 fn find_last_url_start(text: &str) -> Option<usize> {

@@ -769,20 +769,23 @@ fn window(text: &str, from: usize, to: usize) -> (usize, usize) {
     (from, to)
 }
 
+/// Where sentences end, as (start, end) byte offsets of each break: a CJK stop or a line
+/// break, or `.`, `!`, `?`, `;` followed by whitespace or the end of the text (passwords
+/// and amounts may contain them).
+pub(crate) fn sentence_breaks(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    text.char_indices().filter_map(move |(i, c)| {
+        let end = i + c.len_utf8();
+        let breaks = matches!(c, '。' | '！' | '？' | '；' | '\n')
+            || (matches!(c, '.' | '!' | '?' | ';') && text[end..].chars().next().is_none_or(char::is_whitespace));
+        breaks.then_some((i, end))
+    })
+}
+
 /// Codes (OTP, PIN, CVV) and passwords stated in text: a keyword, and a value within a
 /// short stretch of the same sentence after it (or, for codes, just before it: "is 654065
 /// too easy as a PIN?").
 fn find_secrets(text: &str, spans: &mut Spans) {
-    // Where a sentence ends: CJK stops, or . ! ? ; followed by a space (passwords may
-    // contain them).
-    let sentence_end = |s: &str| {
-        s.char_indices()
-            .find(|&(i, c)| {
-                matches!(c, '。' | '！' | '？' | '；' | '\n')
-                    || (matches!(c, '.' | '!' | '?' | ';') && s[i + 1..].chars().next().is_none_or(char::is_whitespace))
-            })
-            .map(|(i, _)| i)
-    };
+    let breaks: Vec<(usize, usize)> = sentence_breaks(text).collect();
     for c in SECRET_WORDS.captures_iter(text) {
         let whole = c.get(0).expect("match");
         let keyword = whole.as_str().to_ascii_lowercase();
@@ -798,19 +801,21 @@ fn find_secrets(text: &str, spans: &mut Spans) {
         if kind == PiiKind::Otp && keyword.contains("code") && CODE_QUALIFIER.is_match(&text[..whole.start()]) {
             continue;
         }
-        // The rest of the sentence after the keyword, at most ~40 bytes.
-        let (_, after_end) = window(text, whole.end(), whole.end() + 48);
+        // The rest of the sentence after the keyword (at most ~48 bytes), and before it
+        // (at most ~30).
+        let (_, window_end) = window(text, whole.end(), whole.end() + 48);
+        let after_end = breaks
+            .iter()
+            .find(|b| b.0 >= whole.end())
+            .map_or(window_end, |b| b.0.min(window_end));
         let after = &text[whole.end()..after_end];
-        let after = &after[..sentence_end(after).unwrap_or(after.len())];
-        let (before_start, _) = window(text, whole.start().saturating_sub(30), whole.start());
-        let before = &text[before_start..whole.start()];
-        let before_offset = before
-            .char_indices()
+        let (window_start, _) = window(text, whole.start().saturating_sub(30), whole.start());
+        let before_start = breaks
+            .iter()
             .rev()
-            .find(|&(i, _)| sentence_end(&before[i..]) == Some(0))
-            .map_or(0, |(i, c)| i + c.len_utf8());
-        let before = &before[before_offset..];
-        let before_start = before_start + before_offset;
+            .find(|b| b.1 <= whole.start())
+            .map_or(window_start, |b| b.1.max(window_start));
+        let before = &text[before_start..whole.start()];
 
         let mut masked_code = false;
         if kind != PiiKind::Password || keyword.contains('密') {
