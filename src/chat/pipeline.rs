@@ -355,15 +355,15 @@ impl Pipeline {
         Ok(Retrieved { sources, chunks })
     }
 
-    /// Most recent turns that fit the token budget, oldest first.
-    /// Turns that tried to change the assistant's instructions, and the refusals they got,
-    /// are left out: the model never sees them.
+    /// Most recent turns that fit the token budget, oldest first. Turns refused as an
+    /// attempt to change the assistant's instructions (a refusal that offers no colleague,
+    /// see [`Refusal::reason`]) are left out with their refusal: the model never sees them.
     fn bounded_history(&self, history: &[StoredMessage]) -> Vec<Turn> {
         let mut budget = self.options.history_tokens;
         let mut turns = Vec::new();
         let flagged: Vec<i64> = history
             .iter()
-            .filter(|m| m.role == "user" && crate::guard::injection::is_injection(&m.content))
+            .filter(|m| m.mode.as_deref() == Some(Mode::Refusal.as_str()) && m.handoff_reason.is_none())
             .map(|m| m.turn)
             .collect();
         for m in history.iter().rev().filter(|m| !flagged.contains(&m.turn)) {
@@ -447,7 +447,7 @@ impl Pipeline {
         } = ctx;
         let hits = &retrieved.sources[..];
         let mut answer = match decision {
-            Decision::Handoff { reason, quote } => {
+            Decision::Handoff(reason) => {
                 let mut answer = Answer::template(
                     Mode::Handoff,
                     self.prompts
@@ -460,7 +460,7 @@ impl Pipeline {
                 );
                 // Meanwhile, what the bank's own documents say to do (a hotline, locking
                 // the card), quoted and cited, never generated.
-                if let (true, Some(terms)) = (quote, reason.safety_terms(lang)) {
+                if let Some(terms) = reason.safety_terms(lang) {
                     let safety_query = format!("{terms}\n{}", ctx.message);
                     // The handoff never fails for want of its quote.
                     match self.retrieve(&safety_query, lang, ctx.deadline).await {

@@ -72,12 +72,9 @@ impl Grounding {
 /// What the turn will be answered with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
-    /// A person takes over; `quote` when the passages hold safety information worth
-    /// giving the customer meanwhile (a hotline, what to do now).
-    Handoff {
-        reason: Reason,
-        quote: bool,
-    },
+    /// A person takes over (the reply quotes the bank's safety information for the
+    /// reasons that have some, see [`Reason::safety_terms`]).
+    Handoff(Reason),
     /// Serve the first hit's approved FAQ answer verbatim.
     Approved,
     Refusal(Refusal),
@@ -97,7 +94,9 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The reason recorded with the reply when a colleague is offered.
+    /// The reason recorded with the reply when a colleague is offered. Only a refusal of
+    /// an injection has none, which is how later turns leave such exchanges out of the
+    /// history given to the model.
     pub fn reason(self) -> Option<Reason> {
         match self {
             Refusal::MissingKnowledge => Some(Reason::MissingKnowledge),
@@ -120,10 +119,7 @@ impl Refusal {
 /// injection, advice), approved answer, refusal for want of grounding, answer.
 pub fn decide(screened: &Screened, hits: &[Hit], grounding: &Grounding, config: &PolicyConfig) -> Decision {
     if let Some(reason) = screened.escalation {
-        return Decision::Handoff {
-            reason,
-            quote: reason.safety_terms(crate::lang::Lang::En).is_some(),
-        };
+        return Decision::Handoff(reason);
     }
     if screened.injection {
         return Decision::Refusal(Refusal::Injection);
