@@ -34,9 +34,9 @@ pub struct IngestSummary {
     /// (or because some files failed to load, so their sources cannot be told apart).
     pub stale: usize,
     pub chunks_written: usize,
-    /// Sources whose text reads like instructions to an AI (possible prompt injection
-    /// planted in a document): still indexed, always given to the model as data, and
-    /// listed here for a person to review.
+    /// Sources added or changed in this run whose text reads like instructions to an AI
+    /// (possible prompt injection planted in a document): still indexed, always given to
+    /// the model as data, and listed here for a person to review.
     pub flagged: Vec<String>,
     pub seconds: f64,
     #[serde(skip)]
@@ -92,10 +92,6 @@ pub async fn ingest(index: &Index, chunker: &Chunker, options: &IngestOptions) -
     let on_disk: HashSet<String> = report.sources.iter().map(|s| s.id.clone()).collect();
     let mut to_write: Vec<(Source, String, bool)> = Vec::new();
     for source in report.sources {
-        if crate::guard::injection::is_injection(&source.plain_text()) {
-            tracing::warn!(source = %source.id, origin = %source.origin.display(), "instruction-like text in a knowledge-base document");
-            summary.flagged.push(source.id.clone());
-        }
         let hash = source.content_hash();
         match indexed.get(&source.id) {
             Some(old) if *old == hash => summary.unchanged += 1,
@@ -107,6 +103,12 @@ pub async fn ingest(index: &Index, chunker: &Chunker, options: &IngestOptions) -
     let mut batch: Vec<PreparedChunk> = Vec::new();
     let mut replaced: Vec<(String, String)> = Vec::new();
     for (source, hash, existed) in &to_write {
+        // Screened when written, so an unchanged knowledge base re-ingests without reading
+        // every document again.
+        if crate::guard::injection::is_injection(&source.plain_text()) {
+            tracing::warn!(source = %source.id, origin = %source.origin.display(), "instruction-like text in a knowledge-base document");
+            summary.flagged.push(source.id.clone());
+        }
         batch.extend(chunker.chunk(source));
         if *existed {
             summary.updated += 1;
