@@ -168,6 +168,15 @@ impl TestApp {
     }
 }
 
+/// The text of a stream's `delta` events, joined.
+pub fn streamed_text(events: &[SseEvent]) -> String {
+    events
+        .iter()
+        .filter(|e| e.event == "delta")
+        .map(|e| e.data["text"].as_str().unwrap())
+        .collect()
+}
+
 pub fn parse_sse(text: &str) -> Vec<SseEvent> {
     text.split("\n\n")
         .filter_map(|block| {

@@ -120,11 +120,7 @@ async fn streamed_deltas_add_up_to_the_done_answer() {
             assert_eq!(events.first().unwrap().event, "meta", "{events:?}");
             let done = events.last().unwrap();
             assert_eq!(done.event, "done", "{events:?}");
-            let streamed: String = events
-                .iter()
-                .filter(|e| e.event == "delta")
-                .map(|e| e.data["text"].as_str().unwrap())
-                .collect();
+            let streamed = crate::app::streamed_text(&events);
             assert_eq!(streamed, done.data["answer"].as_str().unwrap());
             assert!(!streamed.is_empty());
             assert_eq!(events[0].data["conversation_id"], done.data["conversation_id"]);

@@ -227,11 +227,7 @@ async fn model_output_is_sanitised_in_json_and_in_streams() {
     assert_eq!(status, StatusCode::OK);
     let done = events.last().unwrap();
     assert_eq!(done.event, "done", "{events:?}");
-    let streamed: String = events
-        .iter()
-        .filter(|e| e.event == "delta")
-        .map(|e| e.data["text"].as_str().unwrap())
-        .collect();
+    let streamed = crate::app::streamed_text(&events);
     assert_eq!(streamed, done.data["answer"].as_str().unwrap());
     for answer in [reply["answer"].as_str().unwrap(), streamed.as_str()] {
         assert_eq!(reply["mode"], "generated");
