@@ -13,12 +13,12 @@ use std::collections::HashSet;
 pub const MAX_SOURCES: usize = 3;
 
 /// Sentences taken from the best passage, at most.
-const MAX_SENTENCES_TOP: usize = 4;
+const MAX_SENTENCES_TOP: usize = 5;
 /// Characters of answer text we aim to stay under (Chinese packs more per character).
 fn char_budget(lang: Lang) -> usize {
     match lang {
-        Lang::En => 700,
-        Lang::ZhCn => 320,
+        Lang::En => 850,
+        Lang::ZhCn => 400,
     }
 }
 
@@ -30,12 +30,28 @@ pub struct Extract {
     pub cited: Vec<usize>,
 }
 
-/// Splits a passage into sentences and list items, keeping each one's own text.
+/// Splits a passage into sentences and list items, keeping each one's own text. A table
+/// row is one sentence that names its cells by the table's header ("Platinum — 2-year
+/// fixed plan: 3.43%"): a bare row of figures means nothing to a customer.
 pub fn sentences(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for line in text.lines() {
-        let line = strip_list_marker(line.trim());
-        if line.is_empty() || line.starts_with('#') || line.chars().all(|c| matches!(c, '|' | '-' | ':' | ' ')) {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let mut header: Option<Vec<&str>> = None;
+    for (i, raw) in lines.iter().enumerate() {
+        if let Some(cells) = table_cells(raw) {
+            if is_table_rule(raw) {
+                continue;
+            }
+            if lines.get(i + 1).is_some_and(|next| is_table_rule(next)) {
+                header = Some(cells);
+                continue;
+            }
+            push_sentence(&mut out, &table_row(&cells, header.as_deref()));
+            continue;
+        }
+        header = None;
+        let line = strip_list_marker(raw);
+        if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let mut current = String::new();
@@ -66,6 +82,43 @@ pub fn sentences(text: &str) -> Vec<String> {
     out
 }
 
+/// The cells of a Markdown table line (`| a | b |`), or `None` for any other line.
+fn table_cells(line: &str) -> Option<Vec<&str>> {
+    let inner = line.strip_prefix('|')?;
+    let inner = inner.strip_suffix('|').unwrap_or(inner);
+    Some(inner.split('|').map(str::trim).collect())
+}
+
+/// `|---|:---:|` separates a table's header from its rows.
+fn is_table_rule(line: &str) -> bool {
+    line.starts_with('|') && line.chars().all(|c| matches!(c, '|' | '-' | ':' | ' '))
+}
+
+/// A row as text under a header: "label: value" for two columns (a list of features),
+/// "label — heading: value; heading: value" for more; the cells as written without one.
+fn table_row(cells: &[&str], header: Option<&[&str]>) -> String {
+    let Some(header) = header.filter(|h| h.len() == cells.len() && cells.len() >= 2) else {
+        return cells.join(" | ");
+    };
+    let wide = cells.iter().any(|c| !c.is_ascii()) || header.iter().any(|c| !c.is_ascii());
+    let (colon, semicolon, dash) = if wide {
+        ("：", "；", "——")
+    } else {
+        (": ", "; ", " — ")
+    };
+    if cells.len() == 2 {
+        return format!("{}{colon}{}", cells[0], cells[1]);
+    }
+    let values = header[1..]
+        .iter()
+        .zip(&cells[1..])
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, value)| format!("{name}{colon}{value}"))
+        .collect::<Vec<_>>()
+        .join(semicolon);
+    format!("{}{dash}{values}", cells[0])
+}
+
 /// `- item`, `* item`, `• item`, `1. item`, `2) item` → `item` (but `**bold**` stays).
 fn strip_list_marker(line: &str) -> &str {
     if !line.starts_with("**") {
@@ -83,8 +136,6 @@ fn strip_list_marker(line: &str) -> &str {
 
 fn push_sentence(out: &mut Vec<String>, s: &str) {
     let s = s.trim();
-    // Table rows become "a | b | c"; keep them, they often hold the fact asked for.
-    let s = s.trim_matches('|').trim();
     if s.chars().filter(|c| c.is_alphanumeric()).count() >= 2 {
         out.push(s.to_string());
     }
@@ -133,11 +184,20 @@ pub fn compose(
             own.push(source);
         }
         own.sort_by_key(|c| c.chunk.chunk_index);
+        // Each sentence with its score: its own overlap with the question, plus part of its
+        // section heading's (a table row or list item rarely repeats the topic its heading
+        // names).
         let mut candidates: Vec<String> = Vec::new();
+        let mut own_scores: Vec<f32> = Vec::new();
+        let mut scores: Vec<f32> = Vec::new();
         for chunk in own {
+            let heading = chunk.chunk.section.as_deref().map_or(0.0, |h| score(h, source_lang));
             for sentence in sentences(chunk.chunk.body()) {
                 // Overlapping chunks repeat sentences.
                 if !candidates.contains(&sentence) {
+                    let own = score(&sentence, source_lang);
+                    own_scores.push(own);
+                    scores.push(own + HEADING_WEIGHT * heading);
                     candidates.push(sentence);
                 }
             }
@@ -145,10 +205,10 @@ pub fn compose(
         if candidates.is_empty() {
             continue;
         }
-        let mut ranked: Vec<(usize, f32)> = candidates
+        let mut ranked: Vec<(usize, f32)> = scores
             .iter()
+            .copied()
             .enumerate()
-            .map(|(i, s)| (i, score(s, source_lang)))
             .filter(|(_, score)| *score > 0.0)
             .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -176,8 +236,8 @@ pub fn compose(
                 for i in [best + step, best.wrapping_sub(step)] {
                     let Some(sentence) = candidates.get(i) else { continue };
                     let len = sentence.chars().count();
-                    // A neighbour joins if it is on topic or carries a figure.
-                    let relevant = score(sentence, source_lang) > 0.0 || sentence.chars().any(|c| c.is_ascii_digit());
+                    // A neighbour joins if it is on topic itself or carries a figure.
+                    let relevant = own_scores[i] > 0.0 || sentence.chars().any(|c| c.is_ascii_digit());
                     if relevant && window.len() < MAX_SENTENCES_TOP && used + len <= budget {
                         used += len;
                         window.push(i);
@@ -217,6 +277,9 @@ pub fn compose(
         cited: parts.into_iter().map(|(source_index, _)| source_index).collect(),
     })
 }
+
+/// Share of a section heading's overlap with the question that each of its sentences gets.
+const HEADING_WEIGHT: f32 = 0.5;
 
 /// A later passage's best sentence must score this share of the best one's to be added.
 const SECOND_PASSAGE_SHARE: f32 = 0.3;
@@ -281,6 +344,56 @@ mod tests {
             "二十四期？",
         ];
         assert_eq!(sentences(text), expected);
+    }
+
+    #[test]
+    fn table_rows_name_their_cells_by_the_header() {
+        let text = "Rates by rating:\n| HGBL rating | HVIBOR plan | 2-year fixed plan |\n|---|---|---|\n| Platinum | HVIBOR + 1.05% | 3.43% |\n| Gold | HVIBOR + 1.10% | |\n\n| 期限 | 利率 |\n|:--|--:|\n| 12期 | 0.50% |";
+        assert_eq!(
+            sentences(text),
+            [
+                "Rates by rating:",
+                "Platinum — HVIBOR plan: HVIBOR + 1.05%; 2-year fixed plan: 3.43%",
+                "Gold — HVIBOR plan: HVIBOR + 1.10%",
+                "12期：0.50%",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_heading_that_names_the_topic_lifts_its_sentences() {
+        let bm25 = Bm25Encoder::new();
+        let section = |index: usize, heading: &str, text: &str| {
+            let mut h = hit("doc-a", "", Lang::En);
+            h.chunk.chunk_index = index;
+            h.chunk.section = Some(heading.into());
+            h.chunk.text = format!("Guide\n{heading}\n{text}");
+            h
+        };
+        // Six sentences naming the rating, each with a figure, tie with the table row on
+        // their own words; the row's heading decides which leads the answer.
+        let intro = section(
+            0,
+            "Overview",
+            "Platinum 1 homes. Platinum 2 homes. Platinum 3 homes. Platinum 4 homes. Platinum 5 homes. Platinum 6 homes.",
+        );
+        let pricing = section(
+            1,
+            "Fixed rate pricing",
+            "| Rating | Rate |\n|---|---|\n| Platinum | 3.43% |",
+        );
+        let chunks = vec![intro.clone(), pricing];
+        let answer = compose(
+            "fixed rate for platinum",
+            Lang::En,
+            &[intro],
+            &chunks,
+            &bm25,
+            &Vocabulary::default(),
+        )
+        .unwrap();
+        assert!(answer.text.contains("Platinum: 3.43%"), "{}", answer.text);
+        assert!(!answer.text.contains("Platinum 1 homes"), "{}", answer.text);
     }
 
     #[test]
