@@ -1,7 +1,10 @@
 //! Embedded Qdrant Edge backend: a shard in `TELLER_DATA_DIR`, no server to run.
 //!
 //! Qdrant Edge is synchronous and does file I/O, so every call runs on Tokio's blocking
-//! pool, never on an async worker thread.
+//! pool, never on an async worker thread, and no more of them at once than there are
+//! cores: a search is CPU work, and a burst of thousands of turns must queue for a permit
+//! rather than grow the pool to hundreds of threads (each with its own stack and
+//! allocator cache).
 
 use super::store::{
     chunk_from_payload, payload_of, IndexedChunk, SearchFilter, StoreError, StoreQuery, VectorStore, DENSE_VECTOR,
@@ -19,12 +22,15 @@ use qdrant_edge::{
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
 
 /// A Qdrant Edge shard holding the knowledge base.
 pub struct EdgeStore {
     shard: Arc<FlushOnDrop>,
     /// Edge's `flush` must not run while an update holds the WAL; writers take this.
     writer: Arc<Mutex<()>>,
+    /// One permit per core for calls into the shard.
+    calls: Arc<Semaphore>,
 }
 
 fn unavailable(err: impl std::fmt::Display) -> StoreError {
@@ -40,6 +46,9 @@ impl EdgeStore {
         Ok(Self {
             shard: Arc::new(FlushOnDrop(Some(shard))),
             writer: Arc::new(Mutex::new(())),
+            calls: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            )),
         })
     }
 
@@ -48,9 +57,13 @@ impl EdgeStore {
         f: impl FnOnce(&EdgeShard) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let shard = Arc::clone(&self.shard);
-        tokio::task::spawn_blocking(move || f(shard.shard()))
-            .await
-            .map_err(unavailable)?
+        let permit = Arc::clone(&self.calls).acquire_owned().await.map_err(unavailable)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(shard.shard())
+        })
+        .await
+        .map_err(unavailable)?
     }
 
     async fn write(&self, operation: UpdateOperation) -> Result<(), StoreError> {
