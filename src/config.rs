@@ -24,10 +24,6 @@ pub struct Settings {
     pub collection: String,
     pub openai_base_url: Option<String>,
     pub openai_api_key: Option<SecretString>,
-    /// Speak cleartext HTTP/2 (h2c) to an `http://` OpenAI-compatible endpoint, so every
-    /// stream shares one connection instead of holding a socket each. Over `https://`,
-    /// HTTP/2 is negotiated by itself.
-    pub openai_h2c: bool,
     pub chat_model: Option<String>,
     /// Dense embeddings are used only when a model is named.
     pub embedding_model: Option<String>,
@@ -77,7 +73,6 @@ struct Defaults {
     llm_timeout_ms: u64,
     llm_retries: u32,
     history_tokens: usize,
-    openai_h2c: bool,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -95,7 +90,6 @@ const DEFAULTS: Defaults = Defaults {
     llm_timeout_ms: 25_000,
     llm_retries: 2,
     history_tokens: 1_500,
-    openai_h2c: false,
 };
 
 /// Environment variables and the setting each one fills. Only these are read, so an
@@ -109,7 +103,6 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TELLER_COLLECTION", "collection"),
     ("OPENAI_BASE_URL", "openai_base_url"),
     ("OPENAI_API_KEY", "openai_api_key"),
-    ("TELLER_OPENAI_H2C", "openai_h2c"),
     ("TELLER_CHAT_MODEL", "chat_model"),
     ("TELLER_EMBEDDING_MODEL", "embedding_model"),
     ("TELLER_EMBEDDING_QUERY_MODEL", "embedding_query_model"),

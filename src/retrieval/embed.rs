@@ -52,13 +52,11 @@ pub fn openai_client(settings: &Settings, request_timeout: Duration) -> Client<O
     if let Some(key) = &settings.openai_api_key {
         config = config.with_api_key(key.expose_secret());
     }
-    let mut http = reqwest::Client::builder()
+    let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
-        .timeout(request_timeout);
-    if settings.openai_h2c {
-        http = http.http2_prior_knowledge();
-    }
-    let http = http.build().expect("TLS backend initialises");
+        .timeout(request_timeout)
+        .build()
+        .expect("TLS backend initialises");
     let backoff = backoff::ExponentialBackoffBuilder::new()
         .with_initial_interval(Duration::from_millis(200))
         .with_max_elapsed_time(Some(Duration::from_secs(20)))

@@ -5,7 +5,6 @@ use crate::app::{spawn_app, spawn_app_with, spawn_app_with_llm, AppOptions};
 use crate::standin::{Script, StandInServer};
 use reqwest::StatusCode;
 use serde_json::json;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -127,24 +126,6 @@ async fn streamed_deltas_add_up_to_the_done_answer() {
             assert_eq!(events[0].data["conversation_id"], done.data["conversation_id"]);
         }
     }
-}
-
-#[tokio::test]
-async fn the_model_can_be_reached_over_cleartext_http2() {
-    let standin = StandInServer::start(Script::default()).await;
-    let app = spawn_app_with(AppOptions {
-        llm: Some(standin.base_url.clone()),
-        tweak: |settings| settings.openai_h2c = true,
-        ..Default::default()
-    })
-    .await;
-    let (status, events) = app
-        .chat_stream(json!({ "message": "I lost the key to my safe deposit box, what does drilling the lock cost?" }))
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let done = events.last().unwrap();
-    assert_eq!(done.data["mode"], "generated", "{events:?}");
-    assert_eq!(standin.recorder.http2_requests.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]

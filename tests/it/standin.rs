@@ -49,8 +49,6 @@ pub struct Recorder {
     pub tokens_sent: Arc<AtomicUsize>,
     /// Embedding requests still to fail with HTTP 500 before answering.
     pub embedding_failures: Arc<AtomicUsize>,
-    /// Chat-completion requests that arrived over HTTP/2.
-    pub http2_requests: Arc<AtomicUsize>,
 }
 
 impl Recorder {
@@ -194,15 +192,8 @@ fn chunk(model: &str, content: Option<&str>, usage: Option<(usize, usize)>) -> s
     value
 }
 
-async fn completions(
-    State(state): State<StandIn>,
-    version: axum::http::Version,
-    Json(body): Json<serde_json::Value>,
-) -> Response {
+async fn completions(State(state): State<StandIn>, Json(body): Json<serde_json::Value>) -> Response {
     state.recorder.record(body.clone());
-    if version == axum::http::Version::HTTP_2 {
-        state.recorder.http2_requests.fetch_add(1, Ordering::SeqCst);
-    }
     let script = state.script.lock().unwrap().clone();
     if let Some(status) = script.fail_status {
         let status = axum::http::StatusCode::from_u16(status).unwrap();
