@@ -1,8 +1,8 @@
 //! An OpenAI-compatible chat-completions and embeddings stand-in for load benchmarks
 //! (the same one the integration tests use). No model runs: it streams a fixed reply.
 //!
-//! `cargo run --release --example openai_standin -- [ADDR] [TOKEN_INTERVAL_MS] [TOKENS]`
-//! (defaults 127.0.0.1:8090, 0 ms, 12 tokens). Point Teller at it with
+//! `cargo run --release --example openai_standin -- [ADDR] [TOKEN_INTERVAL_MS] [TOKENS] [FIRST_TOKEN_DELAY_MS]`
+//! (defaults 127.0.0.1:8090, 0 ms, 12 tokens, 0 ms). Point Teller at it with
 //! `OPENAI_BASE_URL=http://ADDR/v1 OPENAI_API_KEY=x TELLER_CHAT_MODEL=stand-in`.
 
 #[path = "../tests/it/standin.rs"]
@@ -17,6 +17,7 @@ async fn main() {
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:8090".into());
     let interval: u64 = args.next().and_then(|v| v.parse().ok()).unwrap_or(0);
     let tokens: usize = args.next().and_then(|v| v.parse().ok()).unwrap_or(12);
+    let first_token_delay: u64 = args.next().and_then(|v| v.parse().ok()).unwrap_or(0);
     let reply = (0..tokens)
         .map(|i| {
             if i == 0 {
@@ -32,6 +33,7 @@ async fn main() {
         Script {
             reply,
             token_interval: Duration::from_millis(interval),
+            first_token_delay: Duration::from_millis(first_token_delay),
             ..Default::default()
         },
     )
