@@ -2,6 +2,7 @@
 //! on first start), prompts, model, router and listener.
 
 use crate::audit::AuditStore;
+use crate::chat::extractive::SentenceCache;
 use crate::chat::llm::{ChatModel, LlmLimits, OpenAiChat};
 use crate::chat::prompts::Prompts;
 use crate::chat::{Pipeline, PipelineOptions};
@@ -82,6 +83,8 @@ pub async fn build_pipeline(settings: &Settings, index: Index) -> anyhow::Result
         llm,
         prompts: Arc::new(prompts),
         chunker: Chunker::new(settings.chunk_tokens, settings.chunk_overlap),
+        // A few thousand chunks' sentences: a few MB, the passages customers actually hit.
+        sentences: Arc::new(SentenceCache::new(4096)),
         options: PipelineOptions {
             deadline: Duration::from_millis(settings.request_timeout_ms),
             llm: llm_limits,

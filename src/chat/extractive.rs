@@ -2,12 +2,14 @@
 //! words, each group followed by its citation. It never writes a word of its own beyond
 //! joining what the bank's documents say.
 
+use crate::knowledge::chunk::Chunk;
 use crate::knowledge::SourceKind;
 use crate::lang::Lang;
 use crate::retrieval::bm25::Bm25Encoder;
 use crate::retrieval::vocabulary::Vocabulary;
 use crate::retrieval::Hit;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 /// Sources an answer may quote from, at most.
 pub const MAX_SOURCES: usize = 3;
@@ -141,6 +143,68 @@ fn push_sentence(out: &mut Vec<String>, s: &str) {
     }
 }
 
+/// A chunk's sentences and heading with their BM25 terms.
+#[derive(Debug)]
+pub struct ChunkSentences {
+    heading: Option<(String, Vec<u32>)>,
+    sentences: Vec<(String, Vec<u32>)>,
+}
+
+impl ChunkSentences {
+    fn read(chunk: &Chunk, bm25: &Bm25Encoder) -> Self {
+        let terms = |text: &str| bm25.embed_document(text, chunk.lang).indices;
+        Self {
+            heading: chunk.section.as_ref().map(|h| (h.clone(), terms(h))),
+            sentences: sentences(chunk.body())
+                .into_iter()
+                .map(|s| {
+                    let t = terms(&s);
+                    (s, t)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Chunks already split into sentences and tokenised, by language and content hash: the
+/// same passages answer many turns, and tokenising them (stemming above all) was most of
+/// the extractive path's CPU. Bounded: when full it starts again empty, which costs one
+/// re-read per chunk and needs no bookkeeping on the hot path.
+pub struct SentenceCache {
+    entries: Mutex<HashMap<(Lang, String), Arc<ChunkSentences>>>,
+    capacity: usize,
+}
+
+impl SentenceCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    fn get(&self, chunk: &Chunk, bm25: &Bm25Encoder) -> Arc<ChunkSentences> {
+        if chunk.content_hash.is_empty() {
+            return Arc::new(ChunkSentences::read(chunk, bm25));
+        }
+        let key = (chunk.lang, chunk.content_hash.clone());
+        if let Some(found) = self.lock().get(&key) {
+            return Arc::clone(found);
+        }
+        let read = Arc::new(ChunkSentences::read(chunk, bm25));
+        let mut entries = self.lock();
+        if entries.len() >= self.capacity {
+            entries.clear();
+        }
+        entries.insert(key, Arc::clone(&read));
+        read
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Lang, String), Arc<ChunkSentences>>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Composes an answer to `query` from the best `sources` (one hit per source, best
 /// first), looking for sentences in every retrieved chunk of each source (`chunks`).
 ///
@@ -156,22 +220,22 @@ pub fn compose(
     chunks: &[Hit],
     bm25: &Bm25Encoder,
     vocabulary: &Vocabulary,
+    cache: &SentenceCache,
 ) -> Option<Extract> {
     let query_terms: HashSet<u32> = bm25.embed_query(query, lang).indices.into_iter().collect();
-    let score = |sentence: &str, lang: Lang| overlap(&query_terms, sentence, lang, bm25, vocabulary);
+    let score = |sentence: &str, terms: &[u32]| overlap(&query_terms, sentence, terms, vocabulary);
     let budget = char_budget(lang);
     let mut parts: Vec<(usize, Vec<String>)> = Vec::new();
     let mut used = 0;
     let mut best_top_score = 0.0;
     for (source_index, source) in sources.iter().take(MAX_SOURCES).enumerate() {
-        let source_lang = source.chunk.lang;
         if source_index == 0 && source.chunk.kind == SourceKind::Faq {
-            let answer = sentences(source.chunk.body());
+            let answer = cache.get(&source.chunk, bm25);
             let whole = source.chunk.body().chars().count();
-            if !answer.is_empty() && whole <= budget * 3 / 2 {
+            if !answer.sentences.is_empty() && whole <= budget * 3 / 2 {
                 used += whole;
-                best_top_score = answer.iter().map(|s| score(s, source_lang)).fold(0.0, f32::max);
-                parts.push((0, answer));
+                best_top_score = answer.sentences.iter().map(|(s, t)| score(s, t)).fold(0.0, f32::max);
+                parts.push((0, answer.sentences.iter().map(|(s, _)| s.clone()).collect()));
                 continue;
             }
         }
@@ -191,14 +255,15 @@ pub fn compose(
         let mut own_scores: Vec<f32> = Vec::new();
         let mut scores: Vec<f32> = Vec::new();
         for chunk in own {
-            let heading = chunk.chunk.section.as_deref().map_or(0.0, |h| score(h, source_lang));
-            for sentence in sentences(chunk.chunk.body()) {
+            let read = cache.get(&chunk.chunk, bm25);
+            let heading = read.heading.as_ref().map_or(0.0, |(h, t)| score(h, t));
+            for (sentence, terms) in &read.sentences {
                 // Overlapping chunks repeat sentences.
-                if !candidates.contains(&sentence) {
-                    let own = score(&sentence, source_lang);
+                if !candidates.contains(sentence) {
+                    let own = score(sentence, terms);
                     own_scores.push(own);
                     scores.push(own + HEADING_WEIGHT * heading);
-                    candidates.push(sentence);
+                    candidates.push(sentence.clone());
                 }
             }
         }
@@ -286,11 +351,10 @@ const SECOND_PASSAGE_SHARE: f32 = 0.3;
 
 /// IDF-weighted share of the question's terms that a sentence contains, with a little
 /// weight for sentences that carry figures (customers ask for fees, limits and rates).
-fn overlap(query_terms: &HashSet<u32>, sentence: &str, lang: Lang, bm25: &Bm25Encoder, vocabulary: &Vocabulary) -> f32 {
+fn overlap(query_terms: &HashSet<u32>, sentence: &str, terms: &[u32], vocabulary: &Vocabulary) -> f32 {
     if query_terms.is_empty() {
         return 0.0;
     }
-    let terms = bm25.embed_document(sentence, lang).indices;
     let shared: f32 = terms
         .iter()
         .filter(|t| query_terms.contains(t))
@@ -347,6 +411,24 @@ mod tests {
     }
 
     #[test]
+    fn the_sentence_cache_reads_each_chunk_content_once_and_stays_bounded() {
+        let bm25 = Bm25Encoder::new();
+        let cache = SentenceCache::new(2);
+        let mut chunk = hit("doc-a", "The Gold card fee is LTD 480.", Lang::En).chunk;
+        chunk.content_hash = "h1".into();
+        let first = cache.get(&chunk, &bm25);
+        assert!(Arc::ptr_eq(&first, &cache.get(&chunk, &bm25)));
+        assert_eq!(first.sentences[0].0, "The Gold card fee is LTD 480.");
+        // New content has a new hash and is read afresh, never served stale.
+        chunk.text = "Guide\nFees\nThe Gold card fee is LTD 500.".into();
+        chunk.content_hash = "h2".into();
+        assert_eq!(cache.get(&chunk, &bm25).sentences[0].0, "The Gold card fee is LTD 500.");
+        chunk.content_hash = "h3".into();
+        cache.get(&chunk, &bm25);
+        assert!(cache.lock().len() <= 2);
+    }
+
+    #[test]
     fn table_rows_name_their_cells_by_the_header() {
         let text = "Rates by rating:\n| HGBL rating | HVIBOR plan | 2-year fixed plan |\n|---|---|---|\n| Platinum | HVIBOR + 1.05% | 3.43% |\n| Gold | HVIBOR + 1.10% | |\n\n| 期限 | 利率 |\n|:--|--:|\n| 12期 | 0.50% |";
         assert_eq!(
@@ -390,6 +472,7 @@ mod tests {
             &chunks,
             &bm25,
             &Vocabulary::default(),
+            &SentenceCache::new(16),
         )
         .unwrap();
         assert!(answer.text.contains("Platinum: 3.43%"), "{}", answer.text);
@@ -414,6 +497,7 @@ mod tests {
             &hits,
             &bm25,
             &Vocabulary::default(),
+            &SentenceCache::new(16),
         )
         .unwrap();
         assert_eq!(answer.text, "The Gold card annual fee is LTD 480. [1]");
@@ -434,6 +518,7 @@ mod tests {
             &hits,
             &bm25,
             &Vocabulary::default(),
+            &SentenceCache::new(16),
         )
         .unwrap();
         assert_eq!(

@@ -63,6 +63,8 @@ pub struct Pipeline {
     pub prompts: Arc<Prompts>,
     pub chunker: Chunker,
     pub guard: Arc<Guard>,
+    /// Passages already split and tokenised for extractive answers.
+    pub sentences: Arc<extractive::SentenceCache>,
     pub options: PipelineOptions,
 }
 
@@ -551,6 +553,7 @@ impl Pipeline {
             &retrieved.chunks,
             &self.index.bm25,
             &vocabulary,
+            &self.sentences,
         )
     }
 
