@@ -146,6 +146,8 @@ fn push_sentence(out: &mut Vec<String>, s: &str) {
 /// A chunk's sentences and heading with their BM25 terms.
 #[derive(Debug)]
 pub struct ChunkSentences {
+    /// The language they were tokenised for.
+    lang: Lang,
     heading: Option<(String, Vec<u32>)>,
     sentences: Vec<(String, Vec<u32>)>,
 }
@@ -154,6 +156,7 @@ impl ChunkSentences {
     fn read(chunk: &Chunk, bm25: &Bm25Encoder) -> Self {
         let terms = |text: &str| bm25.embed_document(text, chunk.lang).indices;
         Self {
+            lang: chunk.lang,
             heading: chunk.section.as_ref().map(|h| (h.clone(), terms(h))),
             sentences: sentences(chunk.body())
                 .into_iter()
@@ -166,12 +169,12 @@ impl ChunkSentences {
     }
 }
 
-/// Chunks already split into sentences and tokenised, by language and content hash: the
+/// Chunks already split into sentences and tokenised, by content hash: the
 /// same passages answer many turns, and tokenising them (stemming above all) was most of
 /// the extractive path's CPU. Bounded: when full it starts again empty, which costs one
 /// re-read per chunk and needs no bookkeeping on the hot path.
 pub struct SentenceCache {
-    entries: Mutex<HashMap<(Lang, String), Arc<ChunkSentences>>>,
+    entries: Mutex<HashMap<String, Arc<ChunkSentences>>>,
     capacity: usize,
 }
 
@@ -187,20 +190,22 @@ impl SentenceCache {
         if chunk.content_hash.is_empty() {
             return Arc::new(ChunkSentences::read(chunk, bm25));
         }
-        let key = (chunk.lang, chunk.content_hash.clone());
-        if let Some(found) = self.lock().get(&key) {
-            return Arc::clone(found);
+        // Looked up by reference: no allocation for a hit, which is nearly every turn.
+        if let Some(found) = self.lock().get(chunk.content_hash.as_str()) {
+            if found.lang == chunk.lang {
+                return Arc::clone(found);
+            }
         }
         let read = Arc::new(ChunkSentences::read(chunk, bm25));
         let mut entries = self.lock();
         if entries.len() >= self.capacity {
             entries.clear();
         }
-        entries.insert(key, Arc::clone(&read));
+        entries.insert(chunk.content_hash.clone(), Arc::clone(&read));
         read
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Lang, String), Arc<ChunkSentences>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ChunkSentences>>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
