@@ -2,9 +2,9 @@
 //! words, each group followed by its citation. It never writes a word of its own beyond
 //! joining what the bank's documents say.
 
-use crate::knowledge::chunk::Chunk;
+use crate::knowledge::chunk::{is_table_rule, Chunk};
 use crate::knowledge::SourceKind;
-use crate::lang::Lang;
+use crate::lang::{is_han, Lang};
 use crate::retrieval::bm25::Bm25Encoder;
 use crate::retrieval::vocabulary::Vocabulary;
 use crate::retrieval::Hit;
@@ -91,18 +91,14 @@ fn table_cells(line: &str) -> Option<Vec<&str>> {
     Some(inner.split('|').map(str::trim).collect())
 }
 
-/// `|---|:---:|` separates a table's header from its rows.
-fn is_table_rule(line: &str) -> bool {
-    line.starts_with('|') && line.chars().all(|c| matches!(c, '|' | '-' | ':' | ' '))
-}
-
 /// A row as text under a header: "label: value" for two columns (a list of features),
 /// "label — heading: value; heading: value" for more; the cells as written without one.
 fn table_row(cells: &[&str], header: Option<&[&str]>) -> String {
     let Some(header) = header.filter(|h| h.len() == cells.len() && cells.len() >= 2) else {
         return cells.join(" | ");
     };
-    let wide = cells.iter().any(|c| !c.is_ascii()) || header.iter().any(|c| !c.is_ascii());
+    // Chinese punctuation for a Chinese table only: "Prime − 2.00%" is not Chinese.
+    let wide = cells.iter().chain(header).any(|c| c.chars().any(is_han));
     let (colon, semicolon, dash) = if wide {
         ("：", "；", "——")
     } else {
@@ -297,20 +293,34 @@ pub fn compose(
         }
         let mut chosen: Vec<usize> = Vec::new();
         if source_index == 0 {
-            // The best sentence and its neighbours: the figure a customer asks about
-            // often sits in the sentence after the one that names the topic.
-            let best = ranked[0].0;
-            let mut window = vec![best];
-            used += candidates[best].chars().count();
+            // The best sentences and their neighbours: the figure a customer asks about
+            // often sits in the sentence after the one that names the topic, and a
+            // matching table row is often far from the prose that introduces the table.
+            let seeds: Vec<usize> = ranked
+                .iter()
+                .take(SEEDS)
+                .filter(|(_, s)| *s >= ranked[0].1 * SEED_SHARE)
+                .map(|(i, _)| *i)
+                .collect();
+            let mut window: Vec<usize> = Vec::new();
+            let mut consider = |i: usize, window: &mut Vec<usize>, used: &mut usize, seed: bool| {
+                let Some(sentence) = candidates.get(i) else { return };
+                let len = sentence.chars().count();
+                // A neighbour joins if it is on topic itself or carries a figure.
+                let relevant = seed || own_scores[i] > 0.0 || sentence.chars().any(|c| c.is_ascii_digit());
+                let fits = window.is_empty() || (window.len() < MAX_SENTENCES_TOP && *used + len <= budget);
+                if relevant && fits && !window.contains(&i) {
+                    *used += len;
+                    window.push(i);
+                }
+            };
+            for &seed in &seeds {
+                consider(seed, &mut window, &mut used, true);
+            }
             for step in 1..candidates.len() {
-                for i in [best + step, best.wrapping_sub(step)] {
-                    let Some(sentence) = candidates.get(i) else { continue };
-                    let len = sentence.chars().count();
-                    // A neighbour joins if it is on topic itself or carries a figure.
-                    let relevant = own_scores[i] > 0.0 || sentence.chars().any(|c| c.is_ascii_digit());
-                    if relevant && window.len() < MAX_SENTENCES_TOP && used + len <= budget {
-                        used += len;
-                        window.push(i);
+                for &seed in &seeds {
+                    for i in [seed + step, seed.wrapping_sub(step)] {
+                        consider(i, &mut window, &mut used, false);
                     }
                 }
             }
@@ -339,7 +349,7 @@ pub fn compose(
     let text = parts
         .iter()
         .enumerate()
-        .map(|(n, (_, sentences))| format!("{} [{}]", sentences.join(separator), n + 1))
+        .map(|(n, (_, sentences))| format!("{} [{}]", join_sentences(sentences), n + 1))
         .collect::<Vec<_>>()
         .join(separator);
     Some(Extract {
@@ -348,8 +358,43 @@ pub fn compose(
     })
 }
 
+/// Joins quoted sentences into running text. Table rows and list items carry no full stop
+/// of their own, so each gets one ("。" after Chinese), or "0.62%" and "24期" would run
+/// together; Chinese sentences follow each other without a space, others with one.
+fn join_sentences(sentences: &[String]) -> String {
+    let mut text = String::new();
+    for sentence in sentences {
+        if let Some(last) = text.chars().last() {
+            if !is_han(last) && !is_cjk_punctuation(last) {
+                text.push(' ');
+            }
+        }
+        text.push_str(sentence);
+        let last = sentence
+            .trim_end_matches(['*', '"', '\'', ')', '”', '’', '）', '」'])
+            .chars()
+            .last();
+        match last {
+            Some(c) if matches!(c, '.' | '!' | '?' | ';' | ':') || is_cjk_punctuation(c) => {}
+            Some(c) if is_han(c) || sentence.chars().any(is_han) => text.push('。'),
+            _ => text.push('.'),
+        }
+    }
+    text
+}
+
+/// Full-width sentence and clause punctuation of Chinese text.
+fn is_cjk_punctuation(c: char) -> bool {
+    matches!(c, '。' | '！' | '？' | '；' | '：' | '，' | '、')
+}
+
 /// Share of a section heading's overlap with the question that each of its sentences gets.
 const HEADING_WEIGHT: f32 = 0.5;
+
+/// Sentences of the best passage that each bring their neighbours into the answer...
+const SEEDS: usize = 2;
+/// ...when they score at least this share of the best one.
+const SEED_SHARE: f32 = 0.7;
 
 /// A later passage's best sentence must score this share of the best one's to be added.
 const SECOND_PASSAGE_SHARE: f32 = 0.3;
@@ -482,6 +527,54 @@ mod tests {
         .unwrap();
         assert!(answer.text.contains("Platinum: 3.43%"), "{}", answer.text);
         assert!(!answer.text.contains("Platinum 1 homes"), "{}", answer.text);
+    }
+
+    #[test]
+    fn a_matching_table_row_far_from_the_best_sentence_is_quoted_too() {
+        let bm25 = Bm25Encoder::new();
+        let guide = hit(
+            "doc-a",
+            "Example: a Platinum customer on the fixed rate pays HVD 20,132 a month. Branches open at 9. \
+             Cards cost HVD 5. Parking is HVD 3. Lockers are HVD 2. Coins are counted at 1%.\n\n\
+             | Rating | Fixed rate | Variable rate |\n|---|---|---|\n| Platinum | 3.43% | 4.00% |\n| Gold | 3.48% | 4.10% |",
+            Lang::En,
+        );
+        let answer = compose(
+            "platinum fixed rate",
+            Lang::En,
+            std::slice::from_ref(&guide),
+            std::slice::from_ref(&guide),
+            &bm25,
+            &Vocabulary::default(),
+            &SentenceCache::new(16),
+        )
+        .unwrap();
+        assert!(answer.text.contains("HVD 20,132"), "{}", answer.text);
+        assert!(
+            answer
+                .text
+                .contains("Platinum — Fixed rate: 3.43%; Variable rate: 4.00%."),
+            "{}",
+            answer.text
+        );
+    }
+
+    #[test]
+    fn rows_and_list_items_are_joined_as_sentences() {
+        let rows = ["Gold: HVD 600".to_string(), "Platinum: HVD 1,800".to_string()];
+        assert_eq!(join_sentences(&rows), "Gold: HVD 600. Platinum: HVD 1,800.");
+        let zh = [
+            "12期：0.50%".to_string(),
+            "24期：0.48%".to_string(),
+            "须提前3个工作日。".to_string(),
+        ];
+        assert_eq!(join_sentences(&zh), "12期：0.50%。24期：0.48%。须提前3个工作日。");
+        let mixed = [
+            "**Fees.** None apply.".to_string(),
+            "分期。".to_string(),
+            "Done!".to_string(),
+        ];
+        assert_eq!(join_sentences(&mixed), "**Fees.** None apply. 分期。Done!");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::load::{Content, Source, SourceKind};
 use crate::lang::Lang;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::ops::Range;
 use text_splitter::{ChunkConfig, MarkdownSplitter};
 use tiktoken_rs::CoreBPE;
 use uuid::Uuid;
@@ -153,13 +154,75 @@ impl Chunker {
         if self.count_tokens(text) <= budget {
             return vec![text.to_string()];
         }
+        // A piece that starts inside a table gets the table's header again, so that every
+        // chunk of a long rate table says what its columns are: keep room for it.
+        let tables = tables(text);
+        let reserve = tables.iter().map(|t| self.count_tokens(&t.header)).max().unwrap_or(0);
+        let budget = budget.saturating_sub(reserve).max(budget / 2);
         let overlap = self.overlap.min(budget / 2);
         let config = ChunkConfig::new(budget)
             .with_sizer(self.bpe)
             .with_overlap(overlap)
             .expect("overlap is below the budget");
-        MarkdownSplitter::new(config).chunks(text).map(str::to_string).collect()
+        MarkdownSplitter::new(config)
+            .chunk_indices(text)
+            .map(|(offset, piece)| {
+                match tables
+                    .iter()
+                    .find(|t| t.rows.contains(&offset) && piece.starts_with('|'))
+                {
+                    Some(table) => format!("{}{piece}", table.header),
+                    None => piece.to_string(),
+                }
+            })
+            .collect()
     }
+}
+
+/// A Markdown table within a text: its header and rule lines, and where its rows are.
+struct Table {
+    /// `| a | b |\n|---|---|\n`
+    header: String,
+    /// Byte range of the body rows.
+    rows: Range<usize>,
+}
+
+fn tables(text: &str) -> Vec<Table> {
+    let mut lines = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        lines.push((offset, line));
+        offset += line.len();
+    }
+    let start_of = |i: usize| lines.get(i).map_or(text.len(), |(o, _)| *o);
+    let is_row = |line: &str| line.trim_start().starts_with('|');
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i + 1 < lines.len() {
+        if !(is_row(lines[i].1) && is_table_rule(lines[i + 1].1.trim())) {
+            i += 1;
+            continue;
+        }
+        let mut end = i + 2;
+        while end < lines.len() && is_row(lines[end].1) {
+            end += 1;
+        }
+        let mut header = text[start_of(i)..start_of(i + 2)].to_string();
+        if !header.ends_with('\n') {
+            header.push('\n');
+        }
+        found.push(Table {
+            header,
+            rows: start_of(i + 2)..start_of(end),
+        });
+        i = end;
+    }
+    found
+}
+
+/// `|---|:---:|`: the line between a Markdown table's header and its rows.
+pub fn is_table_rule(line: &str) -> bool {
+    line.starts_with('|') && line.chars().all(|c| matches!(c, '|' | '-' | ':' | ' '))
 }
 
 /// Tags and product, with separators turned into spaces so `annual-fee` matches "annual fee".
@@ -234,6 +297,37 @@ mod tests {
         assert_eq!(chunks[0].chunk.id, Chunk::point_id("doc-x", 0));
         assert_ne!(chunks[0].chunk.id, chunks[1].chunk.id);
         assert!(chunks[0].index_text.contains("credit cards"));
+    }
+
+    #[test]
+    fn every_chunk_of_a_long_table_repeats_its_header() {
+        let chunker = Chunker::new(120, 0);
+        let rows: String = (1..=40)
+            .map(|i| format!("| Currency {i} | {i}.{i}% | HVD {i},000 |\n"))
+            .collect();
+        let text = format!("Rates for each currency:\n\n| Currency | Rate | Minimum |\n|---|---|---|\n{rows}");
+        let source = doc(
+            Lang::En,
+            vec![Section {
+                heading: Some("Rates".into()),
+                text,
+            }],
+        );
+        let chunks = chunker.chunk(&source);
+        assert!(chunks.len() >= 3, "{}", chunks.len());
+        let mut rows_seen = 0;
+        for c in &chunks {
+            assert!(chunker.count_tokens(&c.chunk.text) <= 120, "{}", c.chunk.text);
+            let body = c.chunk.body();
+            if body.contains("| Currency ") {
+                assert!(
+                    body.contains("| Currency | Rate | Minimum |\n|---|---|---|\n| Currency "),
+                    "{body}"
+                );
+                rows_seen += body.matches("% | HVD").count();
+            }
+        }
+        assert!(rows_seen >= 40, "rows lost: {rows_seen}");
     }
 
     #[test]
