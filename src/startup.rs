@@ -84,7 +84,7 @@ pub async fn build_pipeline(settings: &Settings, index: Index) -> anyhow::Result
         prompts: Arc::new(prompts),
         chunker: Chunker::new(settings.chunk_tokens, settings.chunk_overlap),
         // A few thousand chunks' sentences: a few MB, the passages customers actually hit.
-        sentences: Arc::new(SentenceCache::new(4096)),
+        sentences: Arc::new(SentenceCache::default()),
         options: PipelineOptions {
             deadline: Duration::from_millis(settings.request_timeout_ms),
             llm: llm_limits,

@@ -139,20 +139,28 @@ fn push_sentence(out: &mut Vec<String>, s: &str) {
     }
 }
 
-/// A chunk's sentences and heading with their BM25 terms.
+/// A chunk's BM25 terms, and its sentences and heading with theirs.
 #[derive(Debug)]
 pub struct ChunkSentences {
     /// The language they were tokenised for.
     lang: Lang,
+    /// Terms of the whole chunk text (title and heading included).
+    terms: HashSet<u32>,
     heading: Option<(String, Vec<u32>)>,
     sentences: Vec<(String, Vec<u32>)>,
 }
 
 impl ChunkSentences {
+    /// Terms of the whole chunk, as the answer policy compares them with a question.
+    pub fn terms(&self) -> &HashSet<u32> {
+        &self.terms
+    }
+
     fn read(chunk: &Chunk, bm25: &Bm25Encoder) -> Self {
         let terms = |text: &str| bm25.embed_document(text, chunk.lang).indices;
         Self {
             lang: chunk.lang,
+            terms: terms(&chunk.text).into_iter().collect(),
             heading: chunk.section.as_ref().map(|h| (h.clone(), terms(h))),
             sentences: sentences(chunk.body())
                 .into_iter()
@@ -167,11 +175,18 @@ impl ChunkSentences {
 
 /// Chunks already split into sentences and tokenised, by content hash: the
 /// same passages answer many turns, and tokenising them (stemming above all) was most of
-/// the extractive path's CPU. Bounded: when full it starts again empty, which costs one
+/// the extractive path's CPU, and an eighth of every turn's for the grounding measure. Bounded: when full it starts again empty, which costs one
 /// re-read per chunk and needs no bookkeeping on the hot path.
 pub struct SentenceCache {
     entries: Mutex<HashMap<String, Arc<ChunkSentences>>>,
     capacity: usize,
+}
+
+impl Default for SentenceCache {
+    /// Room for the hot passages of a large knowledge base (a few MiB).
+    fn default() -> Self {
+        Self::new(4096)
+    }
 }
 
 impl SentenceCache {
@@ -182,7 +197,8 @@ impl SentenceCache {
         }
     }
 
-    fn get(&self, chunk: &Chunk, bm25: &Bm25Encoder) -> Arc<ChunkSentences> {
+    /// The chunk read, from the cache when its content was read before.
+    pub fn get(&self, chunk: &Chunk, bm25: &Bm25Encoder) -> Arc<ChunkSentences> {
         if chunk.content_hash.is_empty() {
             return Arc::new(ChunkSentences::read(chunk, bm25));
         }
@@ -303,7 +319,7 @@ pub fn compose(
                 .map(|(i, _)| *i)
                 .collect();
             let mut window: Vec<usize> = Vec::new();
-            let mut consider = |i: usize, window: &mut Vec<usize>, used: &mut usize, seed: bool| {
+            let consider = |i: usize, window: &mut Vec<usize>, used: &mut usize, seed: bool| {
                 let Some(sentence) = candidates.get(i) else { return };
                 let len = sentence.chars().count();
                 // A neighbour joins if it is on topic itself or carries a figure.

@@ -251,7 +251,14 @@ impl Pipeline {
         let retrieval_ms = stage.elapsed().as_secs_f64() * 1e3;
         metrics::histogram!("teller_stage_seconds", "stage" => "retrieval").record(retrieval_ms / 1e3);
 
-        let grounding = Grounding::measure(&query, lang, hits, &self.index.bm25, &self.index.vocabulary());
+        let grounding = Grounding::measure(
+            &query,
+            lang,
+            hits,
+            &self.index.bm25,
+            &self.index.vocabulary(),
+            &self.sentences,
+        );
         let decision = decide(&screened, hits, &grounding, &self.options.policy);
         let message_id = Uuid::new_v4();
         let stage = Instant::now();

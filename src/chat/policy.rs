@@ -2,6 +2,7 @@
 //! evidence before any text is produced. Thresholds are calibrated on labelled questions
 //! (see BENCHMARKS.md, "Answer policy calibration").
 
+use super::extractive::SentenceCache;
 use crate::guard::{Reason, Screened};
 use crate::knowledge::SourceKind;
 use crate::lang::Lang;
@@ -44,7 +45,14 @@ pub struct Grounding {
 }
 
 impl Grounding {
-    pub fn measure(query: &str, lang: Lang, hits: &[Hit], bm25: &Bm25Encoder, vocabulary: &Vocabulary) -> Self {
+    pub fn measure(
+        query: &str,
+        lang: Lang,
+        hits: &[Hit],
+        bm25: &Bm25Encoder,
+        vocabulary: &Vocabulary,
+        passages: &SentenceCache,
+    ) -> Self {
         let Some(top) = hits.first() else {
             return Self {
                 coverage: 0.0,
@@ -52,14 +60,11 @@ impl Grounding {
             };
         };
         let terms: HashSet<u32> = bm25.embed_query(query, lang).indices.into_iter().collect();
-        let passage: HashSet<u32> = bm25
-            .embed_document(&top.chunk.text, top.chunk.lang)
-            .indices
-            .into_iter()
-            .collect();
+        let passage = passages.get(&top.chunk, bm25);
+        let passage = passage.terms();
         // IDF-weighted: the rare words of a question say what it is about.
         let total: f32 = terms.iter().map(|t| vocabulary.idf(*t)).sum();
-        let covered: f32 = terms.intersection(&passage).map(|t| vocabulary.idf(*t)).sum();
+        let covered: f32 = terms.intersection(passage).map(|t| vocabulary.idf(*t)).sum();
         let coverage = if total > 0.0 { covered / total } else { 0.0 };
         let lead = match hits.get(1) {
             Some(next) if next.score > 0.0 => top.score / next.score,
