@@ -342,11 +342,17 @@ pub fn compose(
             }
             window.sort_unstable();
             chosen = window;
-        } else if let Some((i, _)) = ranked.first() {
-            let len = candidates[*i].chars().count();
-            if used + len <= budget {
-                used += len;
-                chosen.push(*i);
+        } else if let Some(&(best, _)) = ranked.first() {
+            // A further passage adds its best sentence, and the next one when that is on
+            // topic or carries a figure ("It is LTD 1,500 a year.").
+            for i in [best, best + 1] {
+                let Some(sentence) = candidates.get(i) else { continue };
+                let len = sentence.chars().count();
+                let relevant = i == best || own_scores[i] > 0.0 || sentence.chars().any(|c| c.is_ascii_digit());
+                if relevant && used + len <= budget {
+                    used += len;
+                    chosen.push(i);
+                }
             }
         }
         if chosen.is_empty() {
@@ -572,6 +578,33 @@ mod tests {
                 .contains("Platinum — Fixed rate: 3.43%; Variable rate: 4.00%."),
             "{}",
             answer.text
+        );
+    }
+
+    #[test]
+    fn a_further_passage_brings_the_figure_that_follows_its_best_sentence() {
+        let bm25 = Bm25Encoder::new();
+        let hits = vec![
+            hit("doc-a", "The Gold card annual fee is LTD 480.", Lang::En),
+            hit(
+                "doc-b",
+                "The Platinum card has an annual fee. It is LTD 1,500 a year. Gardens are green.",
+                Lang::En,
+            ),
+        ];
+        let answer = compose(
+            "annual fee gold platinum card",
+            Lang::En,
+            &hits,
+            &hits,
+            &bm25,
+            &Vocabulary::default(),
+            &SentenceCache::new(16),
+        )
+        .unwrap();
+        assert_eq!(
+            answer.text,
+            "The Gold card annual fee is LTD 480. [1] The Platinum card has an annual fee. It is LTD 1,500 a year. [2]"
         );
     }
 
