@@ -14,6 +14,7 @@ use crate::lang::Lang;
 use crate::retrieval::embed::openai_client;
 use crate::retrieval::Index;
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -185,7 +186,14 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, "teller listening");
-        axum::serve(self.listener, self.router)
+        // Streamed replies are many small writes: without TCP_NODELAY, Nagle's algorithm
+        // holds each delta back until the previous one is acknowledged.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("server failed")

@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -99,8 +100,13 @@ impl StandInServer {
             .route("/v1/chat/completions", post(completions))
             .route("/v1/embeddings", post(embeddings))
             .with_state(state);
+        // As real model servers do: tokens are small writes, and Nagle's algorithm would
+        // hold each one back until the previous is acknowledged (up to 40 ms).
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self {
             base_url,
@@ -210,10 +216,14 @@ async fn completions(State(state): State<StandIn>, Json(body): Json<serde_json::
     let tokens: Vec<String> = script.reply.split_inclusive(' ').map(str::to_string).collect();
     let sent = state.recorder.tokens_sent.clone();
     let stream = async_stream(move |tx| async move {
-        tokio::time::sleep(script.first_token_delay).await;
+        if !script.first_token_delay.is_zero() {
+            tokio::time::sleep(script.first_token_delay).await;
+        }
         let count = tokens.len();
         for (i, token) in tokens.into_iter().enumerate() {
-            if i > 0 {
+            // tokio's timer ticks in milliseconds: even a zero sleep would wait for the next
+            // tick, so an "instant" model would take a millisecond per token.
+            if i > 0 && !script.token_interval.is_zero() {
                 tokio::time::sleep(script.token_interval).await;
             }
             if tx
