@@ -173,10 +173,11 @@ impl ChunkSentences {
     }
 }
 
-/// Chunks already split into sentences and tokenised, by content hash: the
-/// same passages answer many turns, and tokenising them (stemming above all) was most of
-/// the extractive path's CPU, and an eighth of every turn's for the grounding measure. Bounded: when full it starts again empty, which costs one
-/// re-read per chunk and needs no bookkeeping on the hot path.
+/// Chunks already split into sentences and tokenised, by content hash: the same passages
+/// answer many turns, and tokenising them (stemming above all) was most of the extractive
+/// path's CPU, and an eighth of every turn's for the grounding measure. Bounded: when full
+/// it starts again empty, which costs one re-read per chunk and needs no bookkeeping on
+/// the hot path.
 pub struct SentenceCache {
     entries: Mutex<HashMap<String, Arc<ChunkSentences>>>,
     capacity: usize,
@@ -227,8 +228,9 @@ impl SentenceCache {
 ///
 /// The best source leads: an FAQ answer is quoted whole (it is short, and it is the
 /// bank's own wording), a document by its best-matching sentences from any of its
-/// retrieved chunks. Each further source adds its best sentence when that matches the
-/// question nearly as well, which is what questions spanning two products need.
+/// retrieved chunks. Each further source adds its best sentence (and the next one when
+/// that is on topic or carries a figure) when it matches the question nearly as well,
+/// which is what questions spanning two products need.
 /// `cited` holds indices into `sources`.
 pub fn compose(
     query: &str,
