@@ -72,6 +72,10 @@ pub struct PreparedChunk {
     pub index_text: String,
 }
 
+/// Raised whenever [`Chunker::chunk`] cuts the same text differently (2: a chunk that
+/// starts inside a table repeats its header).
+const CHUNKING_VERSION: u32 = 2;
+
 /// Cuts sources into chunks. Cheap to clone; holds the shared BPE tables.
 #[derive(Clone)]
 pub struct Chunker {
@@ -93,8 +97,19 @@ impl Chunker {
         self.bpe.encode_ordinary(text).len()
     }
 
+    /// The version of a source as indexed: its content and how it is cut. `teller ingest`
+    /// skips a source whose stored hash matches, so a new chunk size, or a release that
+    /// cuts differently, re-writes every source on the next ingest instead of keeping the
+    /// old chunks of unchanged documents.
+    pub fn source_hash(&self, source: &Source) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(source.content_hash().as_bytes());
+        hasher.update(format!("\nchunking v{CHUNKING_VERSION} {} {}", self.target, self.overlap).as_bytes());
+        hex::encode(hasher.finalize())
+    }
+
     pub fn chunk(&self, source: &Source) -> Vec<PreparedChunk> {
-        let source_hash = source.content_hash();
+        let source_hash = self.source_hash(source);
         let mut pieces: Vec<(Option<String>, String)> = Vec::new();
         let approved = match &source.content {
             Content::Faq {
@@ -297,6 +312,26 @@ mod tests {
         assert_eq!(chunks[0].chunk.id, Chunk::point_id("doc-x", 0));
         assert_ne!(chunks[0].chunk.id, chunks[1].chunk.id);
         assert!(chunks[0].index_text.contains("credit cards"));
+    }
+
+    #[test]
+    fn the_source_hash_changes_with_the_way_of_cutting() {
+        let source = doc(
+            Lang::En,
+            vec![Section {
+                heading: None,
+                text: "Text.".into(),
+            }],
+        );
+        let hash = Chunker::new(120, 20).source_hash(&source);
+        assert_eq!(hash, Chunker::new(120, 20).source_hash(&source));
+        assert_ne!(hash, Chunker::new(200, 20).source_hash(&source));
+        assert_ne!(hash, Chunker::new(120, 10).source_hash(&source));
+        assert_ne!(hash, source.content_hash());
+        assert!(Chunker::new(120, 20)
+            .chunk(&source)
+            .iter()
+            .all(|c| c.chunk.source_hash == hash));
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub async fn ingest(index: &Index, chunker: &Chunker, options: &IngestOptions) -
     let on_disk: HashSet<String> = report.sources.iter().map(|s| s.id.clone()).collect();
     let mut to_write: Vec<(Source, String, bool)> = Vec::new();
     for source in report.sources {
-        let hash = source.content_hash();
+        let hash = chunker.source_hash(&source);
         match indexed.get(&source.id) {
             Some(old) if *old == hash => summary.unchanged += 1,
             Some(_) => to_write.push((source, hash, true)),

@@ -1,4 +1,5 @@
 use crate::helpers::{chunker, copy_fixture, fixture, indexes, ingest_dir};
+use teller::knowledge::{ingest, Chunker, IngestOptions};
 use teller::retrieval::SearchOptions;
 
 fn opts(k: usize) -> SearchOptions {
@@ -74,6 +75,36 @@ async fn ingest_is_incremental_add_change_remove_prune() {
         let hashes = t.index.store.source_hashes().await.unwrap();
         assert!(!hashes.contains_key("doc-zh-guide"));
         assert_eq!(hashes.len(), 7);
+    }
+}
+
+#[tokio::test]
+async fn a_new_chunk_size_rewrites_unchanged_sources() {
+    for t in indexes("rechunk").await {
+        let kb = copy_fixture("kb");
+        ingest_dir(&t.index, kb.path(), false).await;
+        let options = IngestOptions {
+            kb_dir: kb.path().to_path_buf(),
+            prune: false,
+            progress: false,
+        };
+        let smaller = Chunker::new(120, 20);
+        let again = ingest(&t.index, &smaller, &options).await.unwrap();
+        assert_eq!(
+            (again.added, again.updated, again.unchanged),
+            (0, 8, 0),
+            "{}",
+            t.backend
+        );
+        // Every stored chunk now comes from the new cutting, none are left from the old.
+        assert_eq!(
+            again.chunks_written,
+            t.index.store.count().await.unwrap(),
+            "{}",
+            t.backend
+        );
+        let settled = ingest(&t.index, &smaller, &options).await.unwrap();
+        assert_eq!((settled.updated, settled.unchanged), (0, 8), "{}", t.backend);
     }
 }
 
