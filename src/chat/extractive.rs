@@ -468,6 +468,20 @@ mod tests {
         }
     }
 
+    /// An English answer with no corpus statistics (every term weighs the same).
+    fn compose_en(query: &str, sources: &[Hit], chunks: &[Hit]) -> Extract {
+        compose(
+            query,
+            Lang::En,
+            sources,
+            chunks,
+            &Bm25Encoder::new(),
+            &Vocabulary::default(),
+            &SentenceCache::new(16),
+        )
+        .expect("an answer")
+    }
+
     #[test]
     fn splits_sentences_without_breaking_numbers() {
         let text = "The fee is 1.95% of the amount. Cards, e.g. Gold, are free.\n- Item one\n2. Step two\n**Bold.** Text\n| Gold | HVD 600 |\n消费分期。二十四期？";
@@ -518,7 +532,6 @@ mod tests {
 
     #[test]
     fn a_heading_that_names_the_topic_lifts_its_sentences() {
-        let bm25 = Bm25Encoder::new();
         let section = |index: usize, heading: &str, text: &str| {
             let mut h = hit("doc-a", "", Lang::En);
             h.chunk.chunk_index = index;
@@ -539,23 +552,13 @@ mod tests {
             "| Rating | Rate |\n|---|---|\n| Platinum | 3.43% |",
         );
         let chunks = vec![intro.clone(), pricing];
-        let answer = compose(
-            "fixed rate for platinum",
-            Lang::En,
-            &[intro],
-            &chunks,
-            &bm25,
-            &Vocabulary::default(),
-            &SentenceCache::new(16),
-        )
-        .unwrap();
+        let answer = compose_en("fixed rate for platinum", &[intro], &chunks);
         assert!(answer.text.contains("Platinum: 3.43%"), "{}", answer.text);
         assert!(!answer.text.contains("Platinum 1 homes"), "{}", answer.text);
     }
 
     #[test]
     fn a_matching_table_row_far_from_the_best_sentence_is_quoted_too() {
-        let bm25 = Bm25Encoder::new();
         let guide = hit(
             "doc-a",
             "Example: a Platinum customer on the fixed rate pays HVD 20,132 a month. Branches open at 9. \
@@ -563,16 +566,11 @@ mod tests {
              | Rating | Fixed rate | Variable rate |\n|---|---|---|\n| Platinum | 3.43% | 4.00% |\n| Gold | 3.48% | 4.10% |",
             Lang::En,
         );
-        let answer = compose(
+        let answer = compose_en(
             "platinum fixed rate",
-            Lang::En,
             std::slice::from_ref(&guide),
             std::slice::from_ref(&guide),
-            &bm25,
-            &Vocabulary::default(),
-            &SentenceCache::new(16),
-        )
-        .unwrap();
+        );
         assert!(answer.text.contains("HVD 20,132"), "{}", answer.text);
         assert!(
             answer
@@ -585,7 +583,6 @@ mod tests {
 
     #[test]
     fn a_further_passage_brings_the_figure_that_follows_its_best_sentence() {
-        let bm25 = Bm25Encoder::new();
         let hits = vec![
             hit("doc-a", "The Gold card annual fee is LTD 480.", Lang::En),
             hit(
@@ -594,16 +591,7 @@ mod tests {
                 Lang::En,
             ),
         ];
-        let answer = compose(
-            "annual fee gold platinum card",
-            Lang::En,
-            &hits,
-            &hits,
-            &bm25,
-            &Vocabulary::default(),
-            &SentenceCache::new(16),
-        )
-        .unwrap();
+        let answer = compose_en("annual fee gold platinum card", &hits, &hits);
         assert_eq!(
             answer.text,
             "The Gold card annual fee is LTD 480. [1] The Platinum card has an annual fee. It is LTD 1,500 a year. [2]"
@@ -630,7 +618,6 @@ mod tests {
 
     #[test]
     fn picks_the_matching_sentences_and_cites_them() {
-        let bm25 = Bm25Encoder::new();
         let hits = vec![
             hit(
                 "doc-a",
@@ -639,37 +626,18 @@ mod tests {
             ),
             hit("doc-b", "Weather is nice. Gardens are green.", Lang::En),
         ];
-        let answer = compose(
-            "gold card annual fee",
-            Lang::En,
-            &hits,
-            &hits,
-            &bm25,
-            &Vocabulary::default(),
-            &SentenceCache::new(16),
-        )
-        .unwrap();
+        let answer = compose_en("gold card annual fee", &hits, &hits);
         assert_eq!(answer.text, "The Gold card annual fee is LTD 480. [1]");
         assert_eq!(answer.cited, [0]);
     }
 
     #[test]
     fn a_second_passage_contributes_only_when_it_matches_as_well() {
-        let bm25 = Bm25Encoder::new();
         let hits = vec![
             hit("doc-a", "The Gold card annual fee is LTD 480.", Lang::En),
             hit("doc-b", "The Platinum card annual fee is LTD 1,500.", Lang::En),
         ];
-        let answer = compose(
-            "annual fee gold platinum card",
-            Lang::En,
-            &hits,
-            &hits,
-            &bm25,
-            &Vocabulary::default(),
-            &SentenceCache::new(16),
-        )
-        .unwrap();
+        let answer = compose_en("annual fee gold platinum card", &hits, &hits);
         assert_eq!(
             answer.text,
             "The Gold card annual fee is LTD 480. [1] The Platinum card annual fee is LTD 1,500. [2]"
