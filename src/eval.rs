@@ -3,7 +3,7 @@
 //! Metrics are computed over *distinct source ids* in rank order: a document that owns
 //! the top three chunks counts once, as a customer-facing citation list would.
 
-use crate::chat::extractive::SentenceCache;
+use crate::chat::passages::{PassageCache, Reading};
 use crate::chat::policy::Grounding;
 use crate::lang::Lang;
 use crate::retrieval::query::{retrieval_query, Turn};
@@ -111,7 +111,7 @@ pub async fn evaluate_retrieval(
     k: usize,
 ) -> anyhow::Result<(RetrievalReport, Vec<QuestionResult>)> {
     let mut results = Vec::with_capacity(questions.len());
-    let passages = SentenceCache::default();
+    let passages = PassageCache::default();
     for q in questions {
         let lang = q.lang();
         let query = retrieval_query(&q.history, &q.question);
@@ -128,7 +128,8 @@ pub async fn evaluate_retrieval(
             .await
             .with_context(|| format!("search failed for question {}", q.id))?;
         let millis = started.elapsed().as_secs_f64() * 1000.0;
-        let grounding = Grounding::measure(&query, lang, &hits, &index.bm25, &index.vocabulary(), &passages);
+        let question = Reading::new(&query, lang, &index.bm25, index.vocabulary(), &passages);
+        let grounding = Grounding::measure(&question, &hits);
         let top_score = hits.first().map_or(0.0, |h| h.score);
         let retrieved: Vec<String> = hits.into_iter().map(|h| h.chunk.source_id).collect();
         let first_relevant_rank = retrieved.iter().position(|id| q.relevant.contains(id)).map(|p| p + 1);

@@ -2,8 +2,8 @@
 //! on first start), prompts, model, router and listener.
 
 use crate::audit::AuditStore;
-use crate::chat::extractive::SentenceCache;
 use crate::chat::llm::{ChatModel, LlmLimits, OpenAiChat};
+use crate::chat::passages::PassageCache;
 use crate::chat::prompts::Prompts;
 use crate::chat::{Pipeline, PipelineOptions};
 use crate::config::Settings;
@@ -85,7 +85,7 @@ pub async fn build_pipeline(settings: &Settings, index: Index) -> anyhow::Result
         prompts: Arc::new(prompts),
         chunker: Chunker::new(settings.chunk_tokens, settings.chunk_overlap),
         // A few thousand chunks' sentences: a few MB, the passages customers actually hit.
-        sentences: Arc::new(SentenceCache::default()),
+        passages: Arc::new(PassageCache::default()),
         options: PipelineOptions {
             deadline: Duration::from_millis(settings.request_timeout_ms),
             llm: llm_limits,

@@ -2,14 +2,11 @@
 //! words, each group followed by its citation. It never writes a word of its own beyond
 //! joining what the bank's documents say.
 
-use crate::knowledge::chunk::{is_table_rule, Chunk};
+use super::passages::Reading;
+use crate::knowledge::chunk::is_table_rule;
 use crate::knowledge::SourceKind;
 use crate::lang::{is_han, Lang};
-use crate::retrieval::bm25::Bm25Encoder;
-use crate::retrieval::vocabulary::Vocabulary;
 use crate::retrieval::Hit;
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
 
 /// Sources an answer may quote from, at most.
 pub const MAX_SOURCES: usize = 3;
@@ -139,91 +136,7 @@ fn push_sentence(out: &mut Vec<String>, s: &str) {
     }
 }
 
-/// A chunk's BM25 terms, and its sentences and heading with theirs.
-#[derive(Debug)]
-pub struct ChunkSentences {
-    /// The language they were tokenised for.
-    lang: Lang,
-    /// Terms of the whole chunk text (title and heading included).
-    terms: HashSet<u32>,
-    heading: Option<(String, Vec<u32>)>,
-    sentences: Vec<(String, Vec<u32>)>,
-}
-
-impl ChunkSentences {
-    /// Terms of the whole chunk, as the answer policy compares them with a question.
-    pub fn terms(&self) -> &HashSet<u32> {
-        &self.terms
-    }
-
-    fn read(chunk: &Chunk, bm25: &Bm25Encoder) -> Self {
-        let terms = |text: &str| bm25.embed_document(text, chunk.lang).indices;
-        Self {
-            lang: chunk.lang,
-            terms: terms(&chunk.text).into_iter().collect(),
-            heading: chunk.section.as_ref().map(|h| (h.clone(), terms(h))),
-            sentences: sentences(chunk.body())
-                .into_iter()
-                .map(|s| {
-                    let t = terms(&s);
-                    (s, t)
-                })
-                .collect(),
-        }
-    }
-}
-
-/// Chunks already split into sentences and tokenised, by content hash: the same passages
-/// answer many turns, and tokenising them (stemming above all) was most of the extractive
-/// path's CPU, and an eighth of every turn's for the grounding measure. Bounded: when full
-/// it starts again empty, which costs one re-read per chunk and needs no bookkeeping on
-/// the hot path.
-pub struct SentenceCache {
-    entries: Mutex<HashMap<String, Arc<ChunkSentences>>>,
-    capacity: usize,
-}
-
-impl Default for SentenceCache {
-    /// Room for the hot passages of a large knowledge base (a few MiB).
-    fn default() -> Self {
-        Self::new(4096)
-    }
-}
-
-impl SentenceCache {
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            entries: Mutex::new(HashMap::new()),
-            capacity,
-        }
-    }
-
-    /// The chunk read, from the cache when its content was read before.
-    pub fn get(&self, chunk: &Chunk, bm25: &Bm25Encoder) -> Arc<ChunkSentences> {
-        if chunk.content_hash.is_empty() {
-            return Arc::new(ChunkSentences::read(chunk, bm25));
-        }
-        // Looked up by reference: no allocation for a hit, which is nearly every turn.
-        if let Some(found) = self.lock().get(chunk.content_hash.as_str()) {
-            if found.lang == chunk.lang {
-                return Arc::clone(found);
-            }
-        }
-        let read = Arc::new(ChunkSentences::read(chunk, bm25));
-        let mut entries = self.lock();
-        if entries.len() >= self.capacity {
-            entries.clear();
-        }
-        entries.insert(chunk.content_hash.clone(), Arc::clone(&read));
-        read
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ChunkSentences>>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// Composes an answer to `query` from the best `sources` (one hit per source, best
+/// Composes an answer to the `question` from the best `sources` (one hit per source, best
 /// first), looking for sentences in every retrieved chunk of each source (`chunks`).
 ///
 /// The best source leads: an FAQ answer is quoted whole (it is short, and it is the
@@ -232,24 +145,16 @@ impl SentenceCache {
 /// that is on topic or carries a figure) when it matches the question nearly as well,
 /// which is what questions spanning two products need.
 /// `cited` holds indices into `sources`.
-pub fn compose(
-    query: &str,
-    lang: Lang,
-    sources: &[Hit],
-    chunks: &[Hit],
-    bm25: &Bm25Encoder,
-    vocabulary: &Vocabulary,
-    cache: &SentenceCache,
-) -> Option<Extract> {
-    let query_terms: HashSet<u32> = bm25.embed_query(query, lang).indices.into_iter().collect();
-    let score = |sentence: &str, terms: &[u32]| overlap(&query_terms, sentence, terms, vocabulary);
+pub fn compose(question: &Reading, sources: &[Hit], chunks: &[Hit]) -> Option<Extract> {
+    let lang = question.lang;
+    let score = |sentence: &str, terms: &[u32]| overlap(question, sentence, terms);
     let budget = char_budget(lang);
     let mut parts: Vec<(usize, Vec<String>)> = Vec::new();
     let mut used = 0;
     let mut best_top_score = 0.0;
     for (source_index, source) in sources.iter().take(MAX_SOURCES).enumerate() {
         if source_index == 0 && source.chunk.kind == SourceKind::Faq {
-            let answer = cache.get(&source.chunk, bm25);
+            let answer = question.passage(&source.chunk);
             let whole = source.chunk.body().chars().count();
             if !answer.sentences.is_empty() && whole <= budget * 3 / 2 {
                 used += whole;
@@ -274,7 +179,7 @@ pub fn compose(
         let mut own_scores: Vec<f32> = Vec::new();
         let mut scores: Vec<f32> = Vec::new();
         for chunk in own {
-            let read = cache.get(&chunk.chunk, bm25);
+            let read = question.passage(&chunk.chunk);
             let heading = read.heading.as_ref().map_or(0.0, |(h, t)| score(h, t));
             for (sentence, terms) in &read.sentences {
                 // Overlapping chunks repeat sentences.
@@ -425,15 +330,8 @@ const SECOND_PASSAGE_SHARE: f32 = 0.3;
 
 /// IDF-weighted share of the question's terms that a sentence contains, with a little
 /// weight for sentences that carry figures (customers ask for fees, limits and rates).
-fn overlap(query_terms: &HashSet<u32>, sentence: &str, terms: &[u32], vocabulary: &Vocabulary) -> f32 {
-    if query_terms.is_empty() {
-        return 0.0;
-    }
-    let shared: f32 = terms
-        .iter()
-        .filter(|t| query_terms.contains(t))
-        .map(|t| vocabulary.idf(*t))
-        .sum();
+fn overlap(question: &Reading, sentence: &str, terms: &[u32]) -> f32 {
+    let shared = question.shared_weight(terms);
     if shared == 0.0 {
         return 0.0;
     }
@@ -444,7 +342,11 @@ fn overlap(query_terms: &HashSet<u32>, sentence: &str, terms: &[u32], vocabulary
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::passages::PassageCache;
     use crate::knowledge::chunk::Chunk;
+    use crate::retrieval::bm25::Bm25Encoder;
+    use crate::retrieval::vocabulary::Vocabulary;
+    use std::sync::Arc;
     use uuid::Uuid;
 
     fn hit(source: &str, text: &str, lang: Lang) -> Hit {
@@ -470,16 +372,10 @@ mod tests {
 
     /// An English answer with no corpus statistics (every term weighs the same).
     fn compose_en(query: &str, sources: &[Hit], chunks: &[Hit]) -> Extract {
-        compose(
-            query,
-            Lang::En,
-            sources,
-            chunks,
-            &Bm25Encoder::new(),
-            &Vocabulary::default(),
-            &SentenceCache::new(16),
-        )
-        .expect("an answer")
+        let bm25 = Bm25Encoder::new();
+        let cache = PassageCache::new(16);
+        let question = Reading::new(query, Lang::En, &bm25, Arc::new(Vocabulary::default()), &cache);
+        compose(&question, sources, chunks).expect("an answer")
     }
 
     #[test]
@@ -496,24 +392,6 @@ mod tests {
             "二十四期？",
         ];
         assert_eq!(sentences(text), expected);
-    }
-
-    #[test]
-    fn the_sentence_cache_reads_each_chunk_content_once_and_stays_bounded() {
-        let bm25 = Bm25Encoder::new();
-        let cache = SentenceCache::new(2);
-        let mut chunk = hit("doc-a", "The Gold card fee is LTD 480.", Lang::En).chunk;
-        chunk.content_hash = "h1".into();
-        let first = cache.get(&chunk, &bm25);
-        assert!(Arc::ptr_eq(&first, &cache.get(&chunk, &bm25)));
-        assert_eq!(first.sentences[0].0, "The Gold card fee is LTD 480.");
-        // New content has a new hash and is read afresh, never served stale.
-        chunk.text = "Guide\nFees\nThe Gold card fee is LTD 500.".into();
-        chunk.content_hash = "h2".into();
-        assert_eq!(cache.get(&chunk, &bm25).sentences[0].0, "The Gold card fee is LTD 500.");
-        chunk.content_hash = "h3".into();
-        cache.get(&chunk, &bm25);
-        assert!(cache.lock().len() <= 2);
     }
 
     #[test]

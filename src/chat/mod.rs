@@ -8,6 +8,7 @@
 pub mod citations;
 pub mod extractive;
 pub mod llm;
+pub mod passages;
 pub mod pipeline;
 pub mod policy;
 pub mod prompts;

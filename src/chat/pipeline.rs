@@ -3,6 +3,7 @@
 use super::citations::CitationFilter;
 use super::extractive;
 use super::llm::{ChatModel, LlmError, LlmLimits, LlmMessage};
+use super::passages::{PassageCache, Reading};
 use super::policy::{decide, Decision, Grounding, PolicyConfig, Refusal};
 use super::prompts::{PromptPassage, Prompts, TemplateRef};
 use super::types::{ChatError, ChatReply, ChatRequest, Citation, Handoff, Mode, StreamEvent};
@@ -63,8 +64,9 @@ pub struct Pipeline {
     pub prompts: Arc<Prompts>,
     pub chunker: Chunker,
     pub guard: Arc<Guard>,
-    /// Passages already split and tokenised for extractive answers.
-    pub sentences: Arc<extractive::SentenceCache>,
+    /// Passages already split and tokenised, for the grounding measure and extractive
+    /// answers.
+    pub passages: Arc<PassageCache>,
     pub options: PipelineOptions,
 }
 
@@ -74,6 +76,8 @@ struct TurnContext<'a> {
     lang: Lang,
     /// The standalone retrieval query (follow-ups condensed).
     query: &'a str,
+    /// The same query, read against the passages.
+    question: &'a Reading<'a>,
     /// The customer's own words.
     message: &'a str,
     history: &'a [Turn],
@@ -251,20 +255,15 @@ impl Pipeline {
         let retrieval_ms = stage.elapsed().as_secs_f64() * 1e3;
         metrics::histogram!("teller_stage_seconds", "stage" => "retrieval").record(retrieval_ms / 1e3);
 
-        let grounding = Grounding::measure(
-            &query,
-            lang,
-            hits,
-            &self.index.bm25,
-            &self.index.vocabulary(),
-            &self.sentences,
-        );
+        let question = self.reading(&query, lang);
+        let grounding = Grounding::measure(&question, hits);
         let decision = decide(&screened, hits, &grounding, &self.options.policy);
         let message_id = Uuid::new_v4();
         let stage = Instant::now();
         let ctx = TurnContext {
             lang,
             query: &query,
+            question: &question,
             message: &message,
             history: &history_turns,
             retrieved: &retrieved,
@@ -447,7 +446,6 @@ impl Pipeline {
     async fn answer(&self, decision: Decision, ctx: TurnContext<'_>) -> Result<Answer, ChatError> {
         let TurnContext {
             lang,
-            query,
             retrieved,
             conversation_id,
             message_id,
@@ -476,7 +474,8 @@ impl Pipeline {
                         Ok(found) => {
                             // Sentences are chosen for the safety terms alone, so the
                             // hotline comes first rather than what echoes the customer.
-                            if let Some(extract) = self.compose_extract(lang, terms, &found) {
+                            let safety = self.reading(terms, lang);
+                            if let Some(extract) = extractive::compose(&safety, &found.sources, &found.chunks) {
                                 answer.text = format!("{}\n\n{}", answer.text, extract.text);
                                 answer.citations = extract.cited.iter().map(|i| citation(&found.sources[*i])).collect();
                             }
@@ -497,7 +496,7 @@ impl Pipeline {
             }
             Decision::Answer => match &self.llm {
                 Some(llm) => return self.generate(llm.as_ref(), ctx).await,
-                None => self.extractive(lang, query, retrieved, None),
+                None => self.extractive(ctx.question, retrieved, None),
             },
         };
         self.frame(ctx, &mut answer);
@@ -551,22 +550,21 @@ impl Pipeline {
         }
     }
 
-    fn compose_extract(&self, lang: Lang, query: &str, retrieved: &Retrieved) -> Option<extractive::Extract> {
-        let vocabulary = self.index.vocabulary();
-        extractive::compose(
-            query,
+    /// A question read against this index's passages.
+    fn reading<'a>(&'a self, question: &str, lang: Lang) -> Reading<'a> {
+        Reading::new(
+            question,
             lang,
-            &retrieved.sources,
-            &retrieved.chunks,
             &self.index.bm25,
-            &vocabulary,
-            &self.sentences,
+            self.index.vocabulary(),
+            &self.passages,
         )
     }
 
-    fn extractive(&self, lang: Lang, query: &str, retrieved: &Retrieved, fallback: Option<&'static str>) -> Answer {
+    fn extractive(&self, question: &Reading, retrieved: &Retrieved, fallback: Option<&'static str>) -> Answer {
         let hits = &retrieved.sources[..];
-        match self.compose_extract(lang, query, retrieved) {
+        let lang = question.lang;
+        match extractive::compose(question, &retrieved.sources, &retrieved.chunks) {
             Some(extract) => Answer {
                 citations: extract.cited.iter().map(|i| citation(&hits[*i])).collect(),
                 fallback,
@@ -596,7 +594,6 @@ impl Pipeline {
     async fn generate(&self, llm: &dyn ChatModel, ctx: TurnContext<'_>) -> Result<Answer, ChatError> {
         let TurnContext {
             lang,
-            query,
             message,
             history,
             retrieved,
@@ -732,7 +729,7 @@ impl Pipeline {
             Err(LlmError::Cancelled) if !client_open => return Err(ChatError::Cancelled),
             Err(error) if !body_sent => {
                 tracing::warn!(error = %error, "model failed before answering; falling back to an extractive answer");
-                let mut answer = self.extractive(lang, query, retrieved, Some(error.kind()));
+                let mut answer = self.extractive(ctx.question, retrieved, Some(error.kind()));
                 answer.model = Some(llm.model().to_string());
                 // After the disclosure, if one went out already.
                 send(&mut shown, answer.text.clone());

@@ -2,14 +2,10 @@
 //! evidence before any text is produced. Thresholds are calibrated on labelled questions
 //! (see BENCHMARKS.md, "Answer policy calibration").
 
-use super::extractive::SentenceCache;
+use super::passages::Reading;
 use crate::guard::{Reason, Screened};
 use crate::knowledge::SourceKind;
-use crate::lang::Lang;
-use crate::retrieval::bm25::Bm25Encoder;
-use crate::retrieval::vocabulary::Vocabulary;
 use crate::retrieval::Hit;
-use std::collections::HashSet;
 
 /// Thresholds of the policy.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,26 +41,21 @@ pub struct Grounding {
 }
 
 impl Grounding {
-    pub fn measure(
-        query: &str,
-        lang: Lang,
-        hits: &[Hit],
-        bm25: &Bm25Encoder,
-        vocabulary: &Vocabulary,
-        passages: &SentenceCache,
-    ) -> Self {
+    pub fn measure(question: &Reading, hits: &[Hit]) -> Self {
         let Some(top) = hits.first() else {
             return Self {
                 coverage: 0.0,
                 lead: 0.0,
             };
         };
-        let terms: HashSet<u32> = bm25.embed_query(query, lang).indices.into_iter().collect();
-        let passage = passages.get(&top.chunk, bm25);
-        let passage = passage.terms();
+        let passage = question.passage(&top.chunk);
         // IDF-weighted: the rare words of a question say what it is about.
-        let total: f32 = terms.iter().map(|t| vocabulary.idf(*t)).sum();
-        let covered: f32 = terms.intersection(passage).map(|t| vocabulary.idf(*t)).sum();
+        let total: f32 = question.terms().iter().map(|t| question.idf(*t)).sum();
+        let covered: f32 = question
+            .terms()
+            .intersection(&passage.terms)
+            .map(|t| question.idf(*t))
+            .sum();
         let coverage = if total > 0.0 { covered / total } else { 0.0 };
         let lead = match hits.get(1) {
             Some(next) if next.score > 0.0 => top.score / next.score,
