@@ -6,6 +6,7 @@
 //! generated | extractive) → citation check and output guard → audit commit → reply.
 
 pub mod citations;
+pub mod decline;
 pub mod extractive;
 pub mod llm;
 pub mod passages;

@@ -1,6 +1,7 @@
 //! The chat pipeline core. See the module docs of [`crate::chat`] for the flow.
 
 use super::citations::CitationFilter;
+use super::decline::DeclineFilter;
 use super::extractive;
 use super::llm::{ChatModel, LlmError, LlmLimits, LlmMessage};
 use super::passages::{PassageCache, Reading};
@@ -658,6 +659,9 @@ impl Pipeline {
         let opening = shown.len();
         // Model output passes the citation check, then the output guard (markup, links,
         // personal data, system-prompt echo), and only then reaches the customer.
+        // First, a reply that is the model's "no answer" marker is held back and never
+        // shown; it becomes the policy's refusal below.
+        let mut decline = DeclineFilter::new();
         let mut citations = CitationFilter::new(passages.len());
         let mut guard = self.guard.output.stream(&self.guard.masker);
         let mut client_open = true;
@@ -670,15 +674,17 @@ impl Pipeline {
             }
         };
         let mut on_delta = |delta: &str| {
-            let clean = body(&shown, guard.push(&citations.push(delta)));
+            let clean = body(&shown, guard.push(&citations.push(&decline.push(delta))));
             client_open = send(&mut shown, clean);
-            // Stop generating once the client left or the output repeats the prompt.
-            client_open && !guard.echoed()
+            // Stop generating once the client left, the output repeats the prompt or the
+            // model declined.
+            client_open && !guard.echoed() && !decline.declined()
         };
         let started = Instant::now();
         let result = llm.complete(messages, self.limits(deadline), &mut on_delta).await;
         metrics::histogram!("teller_stage_seconds", "stage" => "llm").record(started.elapsed().as_secs_f64());
-        let tail = guard.push(&citations.finish());
+        let held = citations.push(&decline.finish());
+        let tail = guard.push(&(held + &citations.finish()));
         let tail = tail + &guard.finish();
         let echoed = guard.echoed();
         let tail = body(&shown, tail);
@@ -713,6 +719,21 @@ impl Pipeline {
                 answer.citations.clear();
                 answer.templates.extend(refusal.templates);
                 answer.flags.push("system_prompt_echo");
+                answer
+            }
+            // The model found no answer in the passages (having stopped it at the marker,
+            // the call may report a cancellation rather than a completion).
+            Ok(_) | Err(LlmError::Cancelled) if decline.declined() && client_open => {
+                let refusal = self.refusal(Refusal::MissingKnowledge, lang);
+                send(&mut shown, refusal.text.clone());
+                let mut answer = base(Mode::Refusal, refusal.handoff.clone());
+                answer.citations.clear();
+                answer.templates.extend(refusal.templates);
+                if let Ok(completion) = &result {
+                    answer.usage = Some((completion.prompt_tokens, completion.completion_tokens));
+                }
+                answer.flags.push("model_declined");
+                metrics::counter!("teller_llm_declined_total").increment(1);
                 answer
             }
             Ok(completion) => {

@@ -4,6 +4,7 @@
 //! template is rendered once at start-up with sample values, so a broken template stops
 //! the server before it takes traffic.
 
+use super::decline::NO_ANSWER;
 use crate::lang::Lang;
 use anyhow::{bail, Context};
 use minijinja::Environment;
@@ -177,9 +178,14 @@ impl Prompts {
             .to_string())
     }
 
-    /// A template that needs only the bank name (system, refusal, handoff, ...).
+    /// A template that needs only the bank name (system, refusal, handoff, ...). The
+    /// system prompt also gets `no_answer`, the reply that declines.
     pub fn text(&self, name: &str, lang: Lang) -> anyhow::Result<String> {
-        self.render(name, lang, minijinja::context! { bank_name => self.bank_name })
+        self.render(
+            name,
+            lang,
+            minijinja::context! { bank_name => self.bank_name, no_answer => NO_ANSWER },
+        )
     }
 
     /// The handoff message, worded for the reason.

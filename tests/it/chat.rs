@@ -104,6 +104,49 @@ async fn generated_answers_use_the_templates_and_only_real_citations() {
 }
 
 #[tokio::test]
+async fn a_model_that_finds_no_answer_in_the_passages_gives_the_refusal_with_a_colleague() {
+    let standin = StandInServer::start(Script {
+        reply: "NO_ANSWER".into(),
+        ..Default::default()
+    })
+    .await;
+    let app = spawn_app_with_llm(&standin).await;
+    // A document question that passes the grounding floor, so the model is asked.
+    let question = "I lost the key to my safe deposit box - what does it cost to have the lock drilled?";
+    let reply = app.ask(question).await;
+    assert_eq!(reply["mode"], "refusal", "{reply}");
+    assert_eq!(reply["handoff"]["reason"], "missing_knowledge");
+    assert_eq!(reply["citations"], json!([]));
+    let answer = reply["answer"].as_str().unwrap();
+    assert!(
+        answer.contains("colleague") && !answer.contains("NO_ANSWER"),
+        "{answer}"
+    );
+    let system = standin.recorder.requests()[0]["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(system.contains("reply with exactly NO_ANSWER"), "{system}");
+
+    // Streamed, the marker is never shown: the deltas are the refusal.
+    let (status, events) = app.chat_stream(json!({ "message": question, "lang": "zh-CN" })).await;
+    assert_eq!(status, StatusCode::OK);
+    let done = events.last().unwrap();
+    assert_eq!(done.data["mode"], "refusal", "{events:?}");
+    let streamed = crate::app::streamed_text(&events);
+    assert_eq!(streamed, done.data["answer"].as_str().unwrap());
+    assert!(
+        streamed.contains("转接同事") && !streamed.contains("NO_ANSWER"),
+        "{streamed}"
+    );
+
+    // The record says the model declined, and which templates worded the reply.
+    let export = app.audit_export().await;
+    assert!(export.contains("model_declined"), "{export}");
+    assert!(export.contains("{\"name\":\"refusal\",\"version\":1}"), "{export}");
+}
+
+#[tokio::test]
 async fn streamed_deltas_add_up_to_the_done_answer() {
     let standin = StandInServer::start(Script {
         reply: "Delivery takes up to 5 business days [1]. Express costs LTD 80 [1][4].".into(),
