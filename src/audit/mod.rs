@@ -13,5 +13,6 @@ pub use ops::{
     Checkpoint, ConversationQuery, ConversationSummary, ExportFormat, PurgeReport, Role, Staff, Verification,
 };
 pub use store::{
-    AuditError, AuditStore, DbKind, EventBatch, NewConversation, NewEvent, NewMessage, StoredEvent, StoredMessage,
+    new_record_id, AuditError, AuditStore, DbKind, EventBatch, NewConversation, NewEvent, NewMessage, StoredEvent,
+    StoredMessage,
 };

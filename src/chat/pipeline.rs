@@ -8,7 +8,7 @@ use super::passages::{PassageCache, Reading};
 use super::policy::{decide, Decision, Grounding, PolicyConfig, Refusal};
 use super::prompts::{PromptPassage, Prompts, TemplateRef};
 use super::types::{ChatError, ChatReply, ChatRequest, Citation, Handoff, Mode, StreamEvent};
-use crate::audit::{AuditStore, EventBatch, NewConversation, NewEvent, NewMessage, StoredMessage};
+use crate::audit::{new_record_id, AuditStore, EventBatch, NewConversation, NewEvent, NewMessage, StoredMessage};
 use crate::guard::{escalation, Guard, Reason, Screened};
 use crate::knowledge::Chunker;
 use crate::lang::Lang;
@@ -215,7 +215,7 @@ impl Pipeline {
                 let history = self.audit.messages(*id).await.map_err(ChatError::AuditUnavailable)?;
                 (*id, token.clone(), false, history)
             }
-            None => (Uuid::new_v4(), new_token(), true, Vec::new()),
+            None => (new_record_id(), new_token(), true, Vec::new()),
         };
         tracing::Span::current().record("conversation_id", tracing::field::display(conversation_id));
         let turn = history.iter().filter(|m| m.role == "user").count() + 1;
@@ -259,7 +259,7 @@ impl Pipeline {
         let question = self.reading(&query, lang);
         let grounding = Grounding::measure(&question, hits);
         let decision = decide(&screened, hits, &grounding, &self.options.policy);
-        let message_id = Uuid::new_v4();
+        let message_id = new_record_id();
         let stage = Instant::now();
         let ctx = TurnContext {
             lang,
@@ -813,7 +813,7 @@ impl Pipeline {
         } = ctx;
         let hits = &retrieved.sources[..];
         let id = reply.conversation_id;
-        let user_message_id = Uuid::new_v4();
+        let user_message_id = new_record_id();
         let event = |kind: &str, payload: serde_json::Value| NewEvent {
             actor: "customer".into(),
             kind: kind.into(),
@@ -962,7 +962,7 @@ impl Pipeline {
     /// multi-turn questions come with history) and returns its id and token, so the
     /// question is then asked exactly as a customer's follow-up would be.
     pub async fn seed_conversation(&self, history: &[Turn], lang: Lang) -> Result<(Uuid, String), ChatError> {
-        let id = Uuid::new_v4();
+        let id = new_record_id();
         let token = new_token();
         let mut batch = EventBatch {
             conversation: Some(NewConversation {
@@ -982,7 +982,7 @@ impl Pipeline {
                 Role::Assistant => "assistant",
             };
             batch.messages.push(NewMessage {
-                id: Uuid::new_v4(),
+                id: new_record_id(),
                 conversation_id: id,
                 turn: turn.max(1),
                 role: role.into(),
