@@ -94,6 +94,8 @@ impl PassageCache {
 pub struct Reading<'a> {
     pub lang: Lang,
     terms: HashSet<u32>,
+    /// Distinct pairs of adjacent Han characters in the question.
+    bigrams: Vec<String>,
     bm25: &'a Bm25Encoder,
     vocabulary: Arc<Vocabulary>,
     cache: &'a PassageCache,
@@ -110,6 +112,7 @@ impl<'a> Reading<'a> {
         Self {
             lang,
             terms: bm25.embed_query(question, lang).indices.into_iter().collect(),
+            bigrams: han_bigrams(question),
             bm25,
             vocabulary,
             cache,
@@ -136,9 +139,29 @@ impl<'a> Reading<'a> {
             .sum()
     }
 
+    /// How many of the question's Han character pairs occur in `text`.
+    pub fn shared_bigrams(&self, text: &str) -> usize {
+        self.bigrams.iter().filter(|b| text.contains(b.as_str())).count()
+    }
+
     pub fn passage(&self, chunk: &Chunk) -> Arc<Passage> {
         self.cache.get(chunk, self.bm25)
     }
+}
+
+/// Distinct pairs of adjacent Han characters.
+fn han_bigrams(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out: Vec<String> = Vec::new();
+    for pair in chars.windows(2) {
+        if pair.iter().all(|c| crate::lang::is_han(*c)) {
+            let bigram: String = pair.iter().collect();
+            if !out.contains(&bigram) {
+                out.push(bigram);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
