@@ -10,7 +10,7 @@
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
-use teller::audit::{AuditStore, EventBatch, ExportFormat, NewEvent};
+use teller::audit::{new_record_id, AuditStore, EventBatch, ExportFormat, NewEvent};
 use uuid::Uuid;
 
 fn peak_rss_kib() -> u64 {
@@ -92,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
     let single = 300;
     let started = Instant::now();
     for n in 0..single {
-        store.append(turn(Uuid::new_v4(), n)).await?;
+        store.append(turn(new_record_id(), n)).await?;
     }
     let rate = (single * 3) as f64 / started.elapsed().as_secs_f64();
     println!(
@@ -106,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|w| {
             let store = store.clone();
             tokio::spawn(async move {
-                let conversation = Uuid::new_v4();
+                let conversation = new_record_id();
                 for n in (w..turns).step_by(writers) {
                     store.append(turn(conversation, n)).await.expect("append");
                 }

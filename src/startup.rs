@@ -84,7 +84,8 @@ pub async fn build_pipeline(settings: &Settings, index: Index) -> anyhow::Result
         llm,
         prompts: Arc::new(prompts),
         chunker: Chunker::new(settings.chunk_tokens, settings.chunk_overlap),
-        // A few thousand chunks' sentences: a few MB, the passages customers actually hit.
+        // A few thousand passages read into sentences and terms: a few MB, the passages
+        // customers actually hit.
         passages: Arc::new(PassageCache::default()),
         options: PipelineOptions {
             deadline: Duration::from_millis(settings.request_timeout_ms),

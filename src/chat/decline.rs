@@ -50,13 +50,20 @@ impl DeclineFilter {
         }
     }
 
-    /// The reply ended: whatever was held back, unless it was the marker.
-    pub fn finish(&mut self) -> String {
+    /// The reply ended: whatever was held back, unless it was the marker. Held text is
+    /// only ever blank or the start of the marker, so when the reply broke off
+    /// (`completed` false) it is dropped rather than shown as a fragment.
+    pub fn finish(&mut self, completed: bool) -> String {
         if self.declined() {
             return String::new();
         }
         self.decided = Some(Decision::Answers);
-        std::mem::take(&mut self.held)
+        let held = std::mem::take(&mut self.held);
+        if completed {
+            held
+        } else {
+            String::new()
+        }
     }
 
     /// The reply opened with the marker.
@@ -72,7 +79,7 @@ mod tests {
     fn run(deltas: &[&str]) -> (String, bool) {
         let mut filter = DeclineFilter::new();
         let mut out: String = deltas.iter().map(|d| filter.push(d)).collect();
-        out.push_str(&filter.finish());
+        out.push_str(&filter.finish(true));
         (out, filter.declined())
     }
 
@@ -93,6 +100,14 @@ mod tests {
         // ...or when the reply ends on it.
         assert_eq!(run(&["NO"]), ("NO".into(), false));
         assert_eq!(run(&[]), (String::new(), false));
+    }
+
+    #[test]
+    fn the_start_of_the_marker_is_not_shown_when_the_reply_breaks_off() {
+        let mut filter = DeclineFilter::new();
+        assert_eq!(filter.push("NO_"), "");
+        assert_eq!(filter.finish(false), "");
+        assert!(!filter.declined());
     }
 
     #[test]

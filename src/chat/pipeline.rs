@@ -3,7 +3,7 @@
 use super::citations::CitationFilter;
 use super::decline::DeclineFilter;
 use super::extractive;
-use super::llm::{ChatModel, LlmError, LlmLimits, LlmMessage};
+use super::llm::{ChatModel, Completion, LlmError, LlmLimits, LlmMessage};
 use super::passages::{PassageCache, Reading};
 use super::policy::{decide, Decision, Grounding, PolicyConfig, Refusal};
 use super::prompts::{PromptPassage, Prompts, TemplateRef};
@@ -162,6 +162,14 @@ fn snippet(text: &str) -> String {
         Some((cut, _)) => format!("{}…", &flat[..cut]),
         None => flat,
     }
+}
+
+/// Adds a completion's token usage to the metrics.
+fn count_tokens(completion: &Completion) {
+    metrics::counter!("teller_llm_tokens_total", "kind" => "prompt")
+        .increment(completion.prompt_tokens.unwrap_or(0).into());
+    metrics::counter!("teller_llm_tokens_total", "kind" => "completion")
+        .increment(completion.completion_tokens.unwrap_or(0).into());
 }
 
 fn citation(hit: &Hit) -> Citation {
@@ -676,14 +684,14 @@ impl Pipeline {
         let mut on_delta = |delta: &str| {
             let clean = body(&shown, guard.push(&citations.push(&decline.push(delta))));
             client_open = send(&mut shown, clean);
-            // Stop generating once the client left, the output repeats the prompt or the
-            // model declined.
-            client_open && !guard.echoed() && !decline.declined()
+            // Stop generating once the client left or the output repeats the prompt. A
+            // decline is read to its end (a few tokens) so its usage is recorded.
+            client_open && !guard.echoed()
         };
         let started = Instant::now();
         let result = llm.complete(messages, self.limits(deadline), &mut on_delta).await;
         metrics::histogram!("teller_stage_seconds", "stage" => "llm").record(started.elapsed().as_secs_f64());
-        let held = citations.push(&decline.finish());
+        let held = citations.push(&decline.finish(result.is_ok()));
         let tail = guard.push(&(held + &citations.finish()));
         let tail = tail + &guard.finish();
         let echoed = guard.echoed();
@@ -721,15 +729,18 @@ impl Pipeline {
                 answer.flags.push("system_prompt_echo");
                 answer
             }
-            // The model found no answer in the passages (having stopped it at the marker,
-            // the call may report a cancellation rather than a completion).
-            Ok(_) | Err(LlmError::Cancelled) if decline.declined() && client_open => {
+            // The model found no answer in the passages: the policy's refusal, in the
+            // bank's words, with a colleague offered.
+            _ if decline.declined() => {
                 let refusal = self.refusal(Refusal::MissingKnowledge, lang);
-                send(&mut shown, refusal.text.clone());
+                if !send(&mut shown, refusal.text.clone()) {
+                    return Err(ChatError::Cancelled);
+                }
                 let mut answer = base(Mode::Refusal, refusal.handoff.clone());
                 answer.citations.clear();
                 answer.templates.extend(refusal.templates);
                 if let Ok(completion) = &result {
+                    count_tokens(completion);
                     answer.usage = Some((completion.prompt_tokens, completion.completion_tokens));
                 }
                 answer.flags.push("model_declined");
@@ -737,10 +748,7 @@ impl Pipeline {
                 answer
             }
             Ok(completion) => {
-                metrics::counter!("teller_llm_tokens_total", "kind" => "prompt")
-                    .increment(completion.prompt_tokens.unwrap_or(0).into());
-                metrics::counter!("teller_llm_tokens_total", "kind" => "completion")
-                    .increment(completion.completion_tokens.unwrap_or(0).into());
+                count_tokens(&completion);
                 Answer {
                     model: Some(completion.model),
                     usage: Some((completion.prompt_tokens, completion.completion_tokens)),

@@ -81,7 +81,8 @@ pub enum Decision {
 /// Why the bot declines to answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// Nothing in the knowledge base clears the grounding floor: offer a colleague.
+    /// Nothing in the knowledge base clears the grounding floor, or the model found no
+    /// answer in the passages it was given: offer a colleague.
     MissingKnowledge,
     /// Investment, legal or tax advice: offer a colleague.
     PolicyRestriction,

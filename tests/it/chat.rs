@@ -139,10 +139,18 @@ async fn a_model_that_finds_no_answer_in_the_passages_gives_the_refusal_with_a_c
         streamed.contains("转接同事") && !streamed.contains("NO_ANSWER"),
         "{streamed}"
     );
+    // The model was asked both times: the refusal is its decline, not the policy's.
+    assert_eq!(standin.recorder.requests().len(), 2);
 
     // The record says the model declined, and which templates worded the reply.
     let export = app.audit_export().await;
-    assert!(export.contains("model_declined"), "{export}");
+    assert_eq!(export.matches("model_declined").count(), 2, "{export}");
+    // ...with the tokens the decline cost (the passages are most of them).
+    assert_eq!(
+        export.matches("\"completion_tokens\":1,\"prompt_tokens\":").count(),
+        2,
+        "{export}"
+    );
     assert!(export.contains("{\"name\":\"refusal\",\"version\":1}"), "{export}");
 }
 
