@@ -105,17 +105,14 @@ pub struct AuditStore {
 type PendingBatch = (EventBatch, tokio::sync::oneshot::Sender<Result<Vec<i64>, AuditError>>);
 
 /// A new id for a conversation or message row: a UUIDv7 (RFC 9562), the time in
-/// milliseconds in its first 48 bits and 74 random bits after. Those tables are keyed and
-/// indexed by these ids. Random (v4) keys spread every second's inserts over all the leaf
-/// pages of each index, and after each checkpoint PostgreSQL logs a whole 8 KiB image of
-/// every page it touches first, so once the tables are large nearly every insert cost a
-/// page image in the WAL. Time-ordered keys keep inserts on the rightmost pages.
+/// milliseconds first, then a counter and random bits, so ids sort by creation. Those
+/// tables are keyed and indexed by these ids. Random (v4) keys spread every second's
+/// inserts over all the leaf pages of each index, and after each checkpoint PostgreSQL
+/// logs a whole 8 KiB image of every page it touches first, so once the tables are large
+/// nearly every insert cost a page image in the WAL. Time-ordered keys keep inserts on the
+/// rightmost pages.
 pub fn new_record_id() -> Uuid {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let random: [u8; 10] = rand::random();
-    uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+    Uuid::now_v7()
 }
 
 fn now() -> String {
