@@ -443,6 +443,11 @@ async fn health_readiness_and_metrics() {
     let text = body.as_str().unwrap();
     assert!(text.contains("teller_chat_turns_total{mode=\"approved\"}"), "{text}");
     assert!(text.contains("teller_stage_seconds_bucket{stage=\"retrieval\""));
+    // The latency target's edge is a bucket of its own.
+    assert!(
+        text.contains("teller_stage_seconds_bucket{stage=\"total\",le=\"0.02\"}"),
+        "{text}"
+    );
     assert!(text.contains("teller_http_requests_total"));
 }
 
