@@ -10,7 +10,7 @@
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
-use teller::audit::{new_record_id, AuditStore, EventBatch, ExportFormat, NewEvent};
+use teller::audit::{new_record_id, AuditStore, EventBatch, ExportFormat, NewConversation, NewEvent, NewMessage};
 use uuid::Uuid;
 
 fn peak_rss_kib() -> u64 {
@@ -24,7 +24,9 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn turn(conversation: Uuid, n: usize) -> EventBatch {
+/// What a chat turn writes: three events, the customer's and the assistant's message rows,
+/// and the conversation row on its first turn.
+fn turn(conversation: Uuid, n: usize, first: bool) -> EventBatch {
     let event = |kind: &str, payload: serde_json::Value| NewEvent {
         actor: "customer".into(),
         kind: kind.into(),
@@ -46,7 +48,32 @@ fn turn(conversation: Uuid, n: usize) -> EventBatch {
                 json!({ "mode": "approved", "answer": "The Gold Card's annual fee is HVD 600; it is waived in the first year.", "templates": [] }),
             ),
         ],
-        ..Default::default()
+        conversation: first.then(|| NewConversation {
+            id: conversation,
+            token_hash: "0".repeat(64),
+            lang: "en".into(),
+        }),
+        messages: [
+            ("customer", "What is the annual fee for the Gold card?", 0),
+            (
+                "assistant",
+                "The Gold Card's annual fee is HVD 600; it is waived in the first year.",
+                2,
+            ),
+        ]
+        .into_iter()
+        .map(|(role, content, event_index)| NewMessage {
+            id: new_record_id(),
+            conversation_id: conversation,
+            turn: n as i64,
+            role: role.into(),
+            content: content.into(),
+            mode: (role == "assistant").then(|| "approved".into()),
+            citations: None,
+            handoff_reason: None,
+            event_index,
+        })
+        .collect(),
     }
 }
 
@@ -92,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
     let single = 300;
     let started = Instant::now();
     for n in 0..single {
-        store.append(turn(new_record_id(), n)).await?;
+        store.append(turn(new_record_id(), n, true)).await?;
     }
     let rate = (single * 3) as f64 / started.elapsed().as_secs_f64();
     println!(
@@ -108,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
             tokio::spawn(async move {
                 let conversation = new_record_id();
                 for n in (w..turns).step_by(writers) {
-                    store.append(turn(conversation, n)).await.expect("append");
+                    store.append(turn(conversation, n, n == w)).await.expect("append");
                 }
             })
         })

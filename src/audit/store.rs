@@ -102,7 +102,40 @@ pub struct AuditStore {
     pending: std::sync::Mutex<Vec<PendingBatch>>,
 }
 
-type PendingBatch = (EventBatch, tokio::sync::oneshot::Sender<Result<Vec<i64>, AuditError>>);
+type PendingBatch = (
+    PreparedBatch,
+    tokio::sync::oneshot::Sender<Result<Vec<i64>, AuditError>>,
+);
+
+/// A batch with each event's canonical payload and its digest already computed. Only the
+/// chain hash depends on the events before it, so the rest of the hashing is done before
+/// the append lock is taken, not while every other turn waits for it.
+#[derive(Debug, Clone)]
+struct PreparedBatch {
+    conversation: Option<NewConversation>,
+    /// Each event with its canonical payload and that payload's SHA-256.
+    events: Vec<(NewEvent, String, String)>,
+    messages: Vec<NewMessage>,
+}
+
+impl From<EventBatch> for PreparedBatch {
+    fn from(batch: EventBatch) -> Self {
+        let events = batch
+            .events
+            .into_iter()
+            .map(|event| {
+                let payload = canonical(&event.payload);
+                let digest = payload_hash(&payload);
+                (event, payload, digest)
+            })
+            .collect();
+        Self {
+            conversation: batch.conversation,
+            events,
+            messages: batch.messages,
+        }
+    }
+}
 
 /// A new id for a conversation or message row: a UUIDv7 (RFC 9562), the time in
 /// milliseconds first, then a counter and random bits, so ids sort by creation. Those
@@ -178,6 +211,7 @@ impl AuditStore {
     /// takes the append lock commits everything waiting, its own batch included.
     pub async fn append(&self, batch: EventBatch) -> Result<Vec<i64>, AuditError> {
         let (reply, mut outcome) = tokio::sync::oneshot::channel();
+        let batch = PreparedBatch::from(batch);
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -201,7 +235,7 @@ impl AuditStore {
     async fn commit_group(&self, group: Vec<PendingBatch>) {
         metrics::histogram!("teller_audit_group_size").record(group.len() as f64);
         if group.len() > 1 {
-            let batches: Vec<EventBatch> = group.iter().map(|(b, _)| b.clone()).collect();
+            let batches: Vec<PreparedBatch> = group.iter().map(|(b, _)| b.clone()).collect();
             if let Ok(all) = self.commit_batches(batches).await {
                 for ((_, reply), seqs) in group.into_iter().zip(all) {
                     let _ = reply.send(Ok(seqs));
@@ -215,7 +249,7 @@ impl AuditStore {
         }
     }
 
-    async fn commit_batches(&self, batches: Vec<EventBatch>) -> Result<Vec<Vec<i64>>, AuditError> {
+    async fn commit_batches(&self, batches: Vec<PreparedBatch>) -> Result<Vec<Vec<i64>>, AuditError> {
         let mut tx = self.begin_append().await?;
         let all = self.write_batches(&mut tx, batches).await?;
         tx.commit().await?;
@@ -247,16 +281,16 @@ impl AuditStore {
         tx: &mut sqlx::AnyConnection,
         batch: EventBatch,
     ) -> Result<Vec<i64>, AuditError> {
-        let mut all = self.write_batches(tx, vec![batch]).await?;
+        let mut all = self.write_batches(tx, vec![batch.into()]).await?;
         Ok(all.remove(0))
     }
 
-    /// Writes batches with one multi-row INSERT per table (and page of rows), so a group
-    /// of turns costs a handful of round trips, not one per event.
-    pub(super) async fn write_batches(
+    /// Writes batches with multi-row INSERTs, so a group of turns costs a handful of round
+    /// trips, not one per event (see [`insert_all`]).
+    async fn write_batches(
         &self,
         tx: &mut sqlx::AnyConnection,
-        batches: Vec<EventBatch>,
+        batches: Vec<PreparedBatch>,
     ) -> Result<Vec<Vec<i64>>, AuditError> {
         let last: Option<AnyRow> = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *tx)
@@ -280,10 +314,8 @@ impl AuditStore {
                 ]);
             }
             let mut seqs = Vec::with_capacity(batch.events.len());
-            for event in batch.events {
+            for (event, payload, digest) in batch.events {
                 seq += 1;
-                let payload = canonical(&event.payload);
-                let digest = payload_hash(&payload);
                 let conversation_id = event.conversation_id.map(|c| c.to_string());
                 let hash = event_hash(
                     &prev_hash,
@@ -323,19 +355,18 @@ impl AuditStore {
             }
             all_seqs.push(seqs);
         }
-        insert_rows(tx, "conversations (id, token_hash, lang, created_at)", conversations).await?;
-        insert_rows(
-            tx,
-            "audit_events (seq, occurred_at, actor, kind, conversation_id, payload, payload_hash, prev_hash, hash)",
-            events,
-        )
-        .await?;
-        insert_rows(
-            tx,
-            "messages (id, conversation_id, turn, role, content, mode, citations, handoff_reason, created_at, event_seq)",
-            messages,
-        )
-        .await?;
+        let tables = vec![
+            ("conversations (id, token_hash, lang, created_at)", conversations),
+            (
+                "audit_events (seq, occurred_at, actor, kind, conversation_id, payload, payload_hash, prev_hash, hash)",
+                events,
+            ),
+            (
+                "messages (id, conversation_id, turn, role, content, mode, citations, handoff_reason, created_at, event_seq)",
+                messages,
+            ),
+        ];
+        insert_all(tx, self.kind, tables).await?;
         Ok(all_seqs)
     }
 
@@ -395,31 +426,81 @@ enum Param {
 /// Rows per INSERT statement: far below both databases' limits on bound parameters.
 const ROWS_PER_INSERT: usize = 300;
 
-async fn insert_rows(tx: &mut sqlx::AnyConnection, into: &str, rows: Vec<Vec<Param>>) -> Result<(), sqlx::Error> {
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let page: Vec<Vec<Param>> = rows.by_ref().take(ROWS_PER_INSERT).collect();
-        let mut sql = format!("INSERT INTO {into} VALUES ");
+/// Inserts rows into several tables, in order (a table's rows may reference the rows of
+/// the tables before it). On PostgreSQL, when every table's rows fit one statement, all of
+/// them go in a single statement, the earlier tables' INSERTs as data-modifying `WITH`
+/// clauses (foreign keys are checked at the end of the statement, so they see the rows of
+/// their sibling clauses): one round trip instead of three. Every round trip is made while
+/// all other turns wait for the append lock. SQLite has no data-modifying `WITH`, and very
+/// large groups are paged, one statement per table and page.
+async fn insert_all(
+    tx: &mut sqlx::AnyConnection,
+    kind: DbKind,
+    mut tables: Vec<(&str, Vec<Vec<Param>>)>,
+) -> Result<(), sqlx::Error> {
+    tables.retain(|(_, rows)| !rows.is_empty());
+    if kind == DbKind::Postgres && tables.iter().all(|(_, rows)| rows.len() <= ROWS_PER_INSERT) {
+        let mut sql = String::new();
         let mut n = 0;
-        for (i, row) in page.iter().enumerate() {
-            sql.push_str(if i == 0 { "(" } else { ", (" });
-            for j in 0..row.len() {
-                n += 1;
-                sql.push_str(&format!("{}${n}", if j == 0 { "" } else { ", " }));
+        let last = tables.len().saturating_sub(1);
+        for (i, (into, rows)) in tables.iter().enumerate() {
+            if i < last {
+                sql.push_str(if i == 0 { "WITH " } else { ", " });
+                sql.push_str(&format!("w{i} AS ("));
             }
-            sql.push(')');
+            push_insert(&mut sql, into, rows, &mut n);
+            if i < last {
+                sql.push(')');
+            }
+            sql.push(' ');
         }
-        let mut query = sqlx::query(&sql);
-        for param in page.into_iter().flatten() {
-            query = match param {
-                Param::Int(v) => query.bind(v),
-                Param::Text(v) => query.bind(v),
-                Param::Null(v) => query.bind(v),
-            };
+        if n > 0 {
+            bind_all(&sql, tables.into_iter().flat_map(|(_, rows)| rows))
+                .execute(&mut *tx)
+                .await?;
         }
-        query.execute(&mut *tx).await?;
+        return Ok(());
+    }
+    for (into, rows) in tables {
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let page: Vec<Vec<Param>> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+            let mut sql = String::new();
+            push_insert(&mut sql, into, &page, &mut 0);
+            bind_all(&sql, page).execute(&mut *tx).await?;
+        }
     }
     Ok(())
+}
+
+/// Appends `INSERT INTO {into} VALUES ($n+1, ...), (...)` with one placeholder per value,
+/// numbered on from `n`.
+fn push_insert(sql: &mut String, into: &str, rows: &[Vec<Param>], n: &mut usize) {
+    sql.push_str(&format!("INSERT INTO {into} VALUES "));
+    for (i, row) in rows.iter().enumerate() {
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        for j in 0..row.len() {
+            *n += 1;
+            sql.push_str(&format!("{}${n}", if j == 0 { "" } else { ", " }));
+        }
+        sql.push(')');
+    }
+}
+
+/// The statement with the rows' values bound in order.
+fn bind_all(
+    sql: &str,
+    rows: impl IntoIterator<Item = Vec<Param>>,
+) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments<'_>> {
+    let mut query = sqlx::query(sql);
+    for param in rows.into_iter().flatten() {
+        query = match param {
+            Param::Int(v) => query.bind(v),
+            Param::Text(v) => query.bind(v),
+            Param::Null(v) => query.bind(v),
+        };
+    }
+    query
 }
 
 /// The columns [`StoredEvent::from_row`] reads, in order.

@@ -137,6 +137,47 @@ async fn concurrent_writers_get_contiguous_seqs_and_a_valid_chain() {
 }
 
 #[tokio::test]
+async fn a_batch_too_large_for_one_statement_is_committed_whole() {
+    for (url, _dir) in databases("large_batch").await {
+        let store = AuditStore::connect(&url).await.unwrap();
+        let conversation = Uuid::new_v4();
+        // 200 turns in one batch: 400 events and 400 messages, more rows than one INSERT
+        // takes, so each table is written in pages.
+        let mut batch = turn_batch(conversation, true, 0);
+        for n in 1..200 {
+            let turn = turn_batch(conversation, false, n);
+            let offset = batch.events.len();
+            batch.events.extend(turn.events);
+            batch.messages.extend(turn.messages.into_iter().map(|mut m| {
+                m.event_index += offset;
+                m
+            }));
+        }
+        let seqs = store.append(batch).await.unwrap();
+        assert_eq!(seqs, (1..=400).collect::<Vec<i64>>(), "{url}");
+        assert_eq!(store.messages(conversation).await.unwrap().len(), 400, "{url}");
+        let events = store.events(1, 1_000).await.unwrap();
+        verify_chain(&events, 1, GENESIS_HASH.to_string()).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_message_for_an_unknown_conversation_is_rejected_without_a_trace() {
+    for (url, _dir) in databases("unknown_conversation").await {
+        let store = AuditStore::connect(&url).await.unwrap();
+        // Its conversation row is missing: the foreign key refuses the message, and the
+        // batch's events are not committed either.
+        let orphan = turn_batch(Uuid::new_v4(), false, 1);
+        assert!(store.append(orphan).await.is_err(), "{url}");
+        assert!(store.events(1, 100).await.unwrap().is_empty(), "{url}");
+        let conversation = Uuid::new_v4();
+        let seqs = store.append(turn_batch(conversation, true, 1)).await.unwrap();
+        assert_eq!(seqs, [1, 2], "{url}");
+        assert_eq!(store.messages(conversation).await.unwrap().len(), 2, "{url}");
+    }
+}
+
+#[tokio::test]
 async fn the_event_table_rejects_updates_and_deletes() {
     for (url, _dir) in databases("append-only").await {
         let store = AuditStore::connect(&url).await.unwrap();
