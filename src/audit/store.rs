@@ -107,15 +107,24 @@ type PendingBatch = (
     tokio::sync::oneshot::Sender<Result<Vec<i64>, AuditError>>,
 );
 
-/// A batch with each event's canonical payload and its digest already computed. Only the
-/// chain hash depends on the events before it, so the rest of the hashing is done before
-/// the append lock is taken, not while every other turn waits for it.
+/// A batch with each event's payload already in canonical form and hashed. Only the
+/// chain hash depends on the events before it, so the payload work is done before the
+/// append lock is taken, not while every other turn waits for it.
 #[derive(Debug, Clone)]
 struct PreparedBatch {
     conversation: Option<NewConversation>,
-    /// Each event with its canonical payload and that payload's SHA-256.
-    events: Vec<(NewEvent, String, String)>,
+    events: Vec<PreparedEvent>,
     messages: Vec<NewMessage>,
+}
+
+#[derive(Debug, Clone)]
+struct PreparedEvent {
+    actor: String,
+    kind: String,
+    conversation_id: Option<String>,
+    /// Canonical JSON of the payload, and its SHA-256.
+    payload: String,
+    digest: String,
 }
 
 impl From<EventBatch> for PreparedBatch {
@@ -125,8 +134,13 @@ impl From<EventBatch> for PreparedBatch {
             .into_iter()
             .map(|event| {
                 let payload = canonical(&event.payload);
-                let digest = payload_hash(&payload);
-                (event, payload, digest)
+                PreparedEvent {
+                    actor: event.actor,
+                    kind: event.kind,
+                    conversation_id: event.conversation_id.map(|c| c.to_string()),
+                    digest: payload_hash(&payload),
+                    payload,
+                }
             })
             .collect();
         Self {
@@ -314,26 +328,25 @@ impl AuditStore {
                 ]);
             }
             let mut seqs = Vec::with_capacity(batch.events.len());
-            for (event, payload, digest) in batch.events {
+            for event in batch.events {
                 seq += 1;
-                let conversation_id = event.conversation_id.map(|c| c.to_string());
                 let hash = event_hash(
                     &prev_hash,
                     seq,
                     &occurred_at,
                     &event.actor,
                     &event.kind,
-                    conversation_id.as_deref(),
-                    &digest,
+                    event.conversation_id.as_deref(),
+                    &event.digest,
                 );
                 events.push(vec![
                     Param::Int(seq),
                     Param::Text(occurred_at.clone()),
                     Param::Text(event.actor),
                     Param::Text(event.kind),
-                    Param::Null(conversation_id),
-                    Param::Text(payload),
-                    Param::Text(digest),
+                    Param::Null(event.conversation_id),
+                    Param::Text(event.payload),
+                    Param::Text(event.digest),
                     Param::Text(std::mem::replace(&mut prev_hash, hash.clone())),
                     Param::Text(hash),
                 ]);
@@ -430,8 +443,10 @@ const ROWS_PER_INSERT: usize = 300;
 /// the tables before it). On PostgreSQL, when every table's rows fit one statement, all of
 /// them go in a single statement, the earlier tables' INSERTs as data-modifying `WITH`
 /// clauses (foreign keys are checked at the end of the statement, so they see the rows of
-/// their sibling clauses): one round trip instead of three. Every round trip is made while
-/// all other turns wait for the append lock. SQLite has no data-modifying `WITH`, and very
+/// their sibling clauses): one round trip instead of three once sqlx has the statement
+/// prepared on the connection (its text depends on the row counts, and sqlx keeps the last
+/// 100 per connection). Every round trip is made while all other turns wait for the
+/// append lock. SQLite has no data-modifying `WITH`, and very
 /// large groups are paged, one statement per table and page.
 async fn insert_all(
     tx: &mut sqlx::AnyConnection,
