@@ -174,6 +174,26 @@ async fn a_message_for_an_unknown_conversation_is_rejected_without_a_trace() {
         let seqs = store.append(turn_batch(conversation, true, 1)).await.unwrap();
         assert_eq!(seqs, [1, 2], "{url}");
         assert_eq!(store.messages(conversation).await.unwrap().len(), 2, "{url}");
+
+        // Among concurrent turns, which group commit puts together, the orphan fails
+        // alone: every other turn is committed and the chain stays whole.
+        let store = Arc::new(store);
+        let turns: Vec<_> = (0..16)
+            .map(|n| {
+                let store = store.clone();
+                let batch = turn_batch(Uuid::new_v4(), n != 7, n);
+                tokio::spawn(async move { store.append(batch).await.is_ok() })
+            })
+            .collect();
+        let mut committed = Vec::new();
+        for turn in turns {
+            committed.push(turn.await.unwrap());
+        }
+        assert_eq!(committed.iter().filter(|ok| !**ok).count(), 1, "{url}");
+        assert!(!committed[7], "{url}");
+        let events = store.events(1, 100).await.unwrap();
+        assert_eq!(events.len(), 2 + 15 * 2, "{url}");
+        verify_chain(&events, 1, GENESIS_HASH.to_string()).unwrap();
     }
 }
 
