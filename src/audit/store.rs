@@ -456,9 +456,9 @@ const ROWS_PER_INSERT: usize = 300;
 /// clauses (foreign keys are checked at the end of the statement, so they see the rows of
 /// their sibling clauses): one round trip instead of three once sqlx has the statement
 /// prepared on the connection (its text depends on the row counts, and sqlx keeps the last
-/// 100 per connection). Every round trip is made while all other turns wait for the
-/// append lock. SQLite has no data-modifying `WITH`, and very
-/// large groups are paged, one statement per table and page.
+/// 100 per connection). Every round trip is made while all other turns wait for the append
+/// lock. SQLite has no data-modifying `WITH`, and very large groups are paged: there, one
+/// statement per table and page.
 async fn insert_all(
     tx: &mut sqlx::AnyConnection,
     kind: DbKind,
@@ -466,43 +466,42 @@ async fn insert_all(
 ) -> Result<(), sqlx::Error> {
     tables.retain(|(_, rows)| !rows.is_empty());
     if kind == DbKind::Postgres && tables.iter().all(|(_, rows)| rows.len() <= ROWS_PER_INSERT) {
-        let mut sql = String::new();
         let mut n = 0;
-        let last = tables.len().saturating_sub(1);
-        for (i, (into, rows)) in tables.iter().enumerate() {
-            if i < last {
-                sql.push_str(if i == 0 { "WITH " } else { ", " });
-                sql.push_str(&format!("w{i} AS ("));
-            }
-            push_insert(&mut sql, into, rows, &mut n);
-            if i < last {
-                sql.push(')');
-            }
-            sql.push(' ');
-        }
-        if n > 0 {
-            bind_all(&sql, tables.into_iter().flat_map(|(_, rows)| rows))
-                .execute(&mut *tx)
-                .await?;
-        }
+        let mut inserts: Vec<String> = tables
+            .iter()
+            .map(|(into, rows)| insert_sql(into, rows, &mut n))
+            .collect();
+        let Some(main) = inserts.pop() else { return Ok(()) };
+        let sql = if inserts.is_empty() {
+            main
+        } else {
+            let clauses: Vec<String> = inserts
+                .iter()
+                .enumerate()
+                .map(|(i, s)| format!("w{i} AS ({s})"))
+                .collect();
+            format!("WITH {} {main}", clauses.join(", "))
+        };
+        bind_all(&sql, tables.into_iter().flat_map(|(_, rows)| rows))
+            .execute(&mut *tx)
+            .await?;
         return Ok(());
     }
     for (into, rows) in tables {
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let page: Vec<Vec<Param>> = rows.by_ref().take(ROWS_PER_INSERT).collect();
-            let mut sql = String::new();
-            push_insert(&mut sql, into, &page, &mut 0);
+            let sql = insert_sql(into, &page, &mut 0);
             bind_all(&sql, page).execute(&mut *tx).await?;
         }
     }
     Ok(())
 }
 
-/// Appends `INSERT INTO {into} VALUES ($n+1, ...), (...)` with one placeholder per value,
-/// numbered on from `n`.
-fn push_insert(sql: &mut String, into: &str, rows: &[Vec<Param>], n: &mut usize) {
-    sql.push_str(&format!("INSERT INTO {into} VALUES "));
+/// `INSERT INTO {into} VALUES ($n+1, ...), (...)` with one placeholder per value, numbered
+/// on from `n`.
+fn insert_sql(into: &str, rows: &[Vec<Param>], n: &mut usize) -> String {
+    let mut sql = format!("INSERT INTO {into} VALUES ");
     for (i, row) in rows.iter().enumerate() {
         sql.push_str(if i == 0 { "(" } else { ", (" });
         for j in 0..row.len() {
@@ -511,6 +510,7 @@ fn push_insert(sql: &mut String, into: &str, rows: &[Vec<Param>], n: &mut usize)
         }
         sql.push(')');
     }
+    sql
 }
 
 /// The statement with the rows' values bound in order.
