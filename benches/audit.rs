@@ -10,7 +10,10 @@
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
-use teller::audit::{new_record_id, AuditStore, EventBatch, ExportFormat, NewConversation, NewEvent, NewMessage};
+use teller::audit::{
+    new_record_id, Actor, AuditStore, EventBatch, EventKind, ExportFormat, NewConversation, NewEvent, NewMessage,
+};
+use teller::conversation::{Mode, Speaker};
 use uuid::Uuid;
 
 fn peak_rss_kib() -> u64 {
@@ -27,24 +30,24 @@ fn peak_rss_kib() -> u64 {
 /// What a chat turn writes: three events, the customer's and the assistant's message rows,
 /// and the conversation row on its first turn.
 fn turn(conversation: Uuid, n: usize, first: bool) -> EventBatch {
-    let event = |kind: &str, payload: serde_json::Value| NewEvent {
-        actor: "customer".into(),
-        kind: kind.into(),
+    let event = |kind: EventKind, payload: serde_json::Value| NewEvent {
+        actor: Actor::Customer,
+        kind,
         conversation_id: Some(conversation),
         payload,
     };
     EventBatch {
         events: vec![
             event(
-                "message_received",
+                EventKind::MessageReceived,
                 json!({ "turn": n, "content": "What is the annual fee for the Gold card?" }),
             ),
             event(
-                "retrieval",
+                EventKind::Retrieval,
                 json!({ "hits": [{ "source_id": "faq-cards-001", "score": 12.5 }, { "source_id": "doc-credit-card-terms", "score": 9.1 }] }),
             ),
             event(
-                "answer",
+                EventKind::Answer,
                 json!({ "mode": "approved", "answer": "The Gold Card's annual fee is HVD 600; it is waived in the first year.", "templates": [] }),
             ),
         ],
@@ -54,21 +57,21 @@ fn turn(conversation: Uuid, n: usize, first: bool) -> EventBatch {
             lang: "en".into(),
         }),
         messages: [
-            ("customer", "What is the annual fee for the Gold card?", 0),
+            (Speaker::Customer, "What is the annual fee for the Gold card?", 0),
             (
-                "assistant",
+                Speaker::Assistant,
                 "The Gold Card's annual fee is HVD 600; it is waived in the first year.",
                 2,
             ),
         ]
         .into_iter()
-        .map(|(role, content, event_index)| NewMessage {
+        .map(|(speaker, content, event_index)| NewMessage {
             id: new_record_id(),
             conversation_id: conversation,
             turn: n as i64,
-            role: role.into(),
+            speaker,
             content: content.into(),
-            mode: (role == "assistant").then(|| "approved".into()),
+            mode: (speaker == Speaker::Assistant).then_some(Mode::Approved),
             citations: None,
             handoff_reason: None,
             event_index,

@@ -1,12 +1,22 @@
 //! Typed configuration: environment variables (names from design.md), optionally a TOML
 //! file (`TELLER_CONFIG`, default `teller.toml` when present). Environment wins.
 
+use crate::chat::llm::LlmLimits;
+use crate::chat::pipeline::{MAX_TURNS, RETRIEVED_SOURCES};
+use crate::chat::policy::PolicyConfig;
+use crate::chat::PipelineOptions;
+use crate::http::HttpLimits;
+use crate::knowledge::Chunker;
 use anyhow::{bail, Context};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What the HTTP deadline of a JSON chat turn adds to the turn's own deadline.
+const RESPONSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Every setting Teller reads, validated once at start-up.
 #[derive(Debug, Clone, Deserialize)]
@@ -200,6 +210,46 @@ impl Settings {
             }
         }
         Ok(self)
+    }
+
+    /// Limits of every model call.
+    pub fn llm_limits(&self) -> LlmLimits {
+        LlmLimits {
+            first_token: Duration::from_millis(self.llm_first_token_timeout_ms),
+            total: Duration::from_millis(self.llm_timeout_ms),
+            retries: self.llm_retries,
+        }
+    }
+
+    /// The deadline of a whole chat turn.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The chat pipeline's tunables.
+    pub fn pipeline_options(&self) -> PipelineOptions {
+        PipelineOptions {
+            k: RETRIEVED_SOURCES,
+            history_tokens: self.history_tokens,
+            max_turns: MAX_TURNS,
+            deadline: self.request_timeout(),
+            llm: self.llm_limits(),
+            policy: PolicyConfig::default(),
+        }
+    }
+
+    /// The HTTP layer's limits. A JSON turn's HTTP deadline leaves the pipeline a second
+    /// past its own, so the pipeline's 504 (with the turn's outcome decided) comes first.
+    pub fn http_limits(&self) -> HttpLimits {
+        HttpLimits {
+            max_concurrent_turns: self.max_concurrent_turns,
+            request_timeout: self.request_timeout() + RESPONSE_GRACE,
+        }
+    }
+
+    /// Splits documents into chunks of the configured size.
+    pub fn chunker(&self) -> Chunker {
+        Chunker::new(self.chunk_tokens, self.chunk_overlap)
     }
 
     pub fn link_domains(&self) -> Vec<String> {

@@ -3,9 +3,9 @@
 //! Metrics are computed over *distinct source ids* in rank order: a document that owns
 //! the top three chunks counts once, as a customer-facing citation list would.
 
-use crate::chat::passages::{PassageCache, Reading};
 use crate::chat::policy::Grounding;
 use crate::lang::Lang;
+use crate::retrieval::passages::{PassageCache, Reading};
 use crate::retrieval::query::{retrieval_query, Turn};
 use crate::retrieval::{Index, SearchOptions};
 use anyhow::Context;
@@ -301,7 +301,7 @@ pub async fn evaluate_answers(
     pipeline: &crate::chat::Pipeline,
     questions: &[Question],
 ) -> anyhow::Result<(AnswerReport, Vec<AnswerResult>)> {
-    use crate::chat::{ChatRequest, UserMessage};
+    use crate::chat::{ChatRequest, UserMessage, WholeReply};
     let mut results = Vec::with_capacity(questions.len());
     for q in questions {
         let conversation = if q.history.is_empty() {
@@ -317,7 +317,7 @@ pub async fn evaluate_answers(
         };
         let started = Instant::now();
         let reply = pipeline
-            .respond(request, None)
+            .respond(request, &mut WholeReply)
             .await
             .with_context(|| format!("question {} failed", q.id))?;
         let millis = started.elapsed().as_secs_f64() * 1000.0;

@@ -12,7 +12,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The server logs its work; one-shot commands keep stderr for problems only.
     teller::telemetry::init(match cli.command {
-        Command::Serve { .. } => "info,qdrant_edge=error",
+        Command::Serve(_) => "info,qdrant_edge=error",
         _ => "warn,qdrant_edge=error",
     });
     match cli::run(cli).await {

@@ -2,14 +2,13 @@
 //! on first start), prompts, model, router and listener.
 
 use crate::audit::AuditStore;
-use crate::chat::llm::{ChatModel, LlmLimits, OpenAiChat};
-use crate::chat::passages::PassageCache;
+use crate::chat::llm::{ChatModel, OpenAiChat};
 use crate::chat::prompts::Prompts;
-use crate::chat::{Pipeline, PipelineOptions};
+use crate::chat::{Pipeline, PipelineParts};
 use crate::config::Settings;
 use crate::guard::Guard;
-use crate::http::{router, AppState, HttpLimits};
-use crate::knowledge::{ingest, load_dir, Chunker, IngestOptions};
+use crate::http::{api_router, AppState};
+use crate::knowledge::{ingest, load_dir, IngestOptions};
 use crate::lang::Lang;
 use crate::retrieval::embed::openai_client;
 use crate::retrieval::Index;
@@ -17,14 +16,12 @@ use anyhow::Context;
 use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// A built server, bound to its port but not yet serving.
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
-    pub pipeline: Pipeline,
 }
 
 /// The process-wide Prometheus recorder (installed once, shared by every app in tests).
@@ -60,18 +57,19 @@ pub fn database_url(settings: &Settings) -> anyhow::Result<String> {
     Ok(format!("sqlite://{}", settings.data_dir.join("teller.db").display()))
 }
 
-/// Builds the chat pipeline from settings (used by `serve` and `eval --answers`).
-pub async fn build_pipeline(settings: &Settings, index: Index) -> anyhow::Result<Pipeline> {
+/// Opens the audit store the settings name.
+pub async fn open_audit(settings: &Settings) -> anyhow::Result<AuditStore> {
     let url = database_url(settings)?;
-    let audit = AuditStore::connect(&url)
+    AuditStore::connect(&url)
         .await
-        .with_context(|| format!("cannot open the audit store ({})", redact(&url)))?;
+        .with_context(|| format!("cannot open the audit store ({})", redact(&url)))
+}
+
+/// Builds the chat pipeline from settings over an index and an audit store (used by
+/// `serve` and `eval --answers`).
+pub fn build_pipeline(settings: &Settings, index: Index, audit: Arc<AuditStore>) -> anyhow::Result<Pipeline> {
     let prompts = load_prompts(settings)?;
-    let llm_limits = LlmLimits {
-        first_token: Duration::from_millis(settings.llm_first_token_timeout_ms),
-        total: Duration::from_millis(settings.llm_timeout_ms),
-        retries: settings.llm_retries,
-    };
+    let llm_limits = settings.llm_limits();
     let llm: Option<Arc<dyn ChatModel>> = settings.chat_model.as_ref().map(|model| {
         Arc::new(OpenAiChat::new(
             openai_client(settings, llm_limits.total),
@@ -79,23 +77,15 @@ pub async fn build_pipeline(settings: &Settings, index: Index) -> anyhow::Result
         )) as Arc<dyn ChatModel>
     });
     let guard = guard_for(settings, &prompts)?;
-    Ok(Pipeline {
+    let parts = PipelineParts {
         index,
-        guard: Arc::new(guard),
-        audit: Arc::new(audit),
+        audit,
         llm,
         prompts: Arc::new(prompts),
-        chunker: Chunker::new(settings.chunk_tokens, settings.chunk_overlap),
-        // A few thousand passages read into sentences and terms: a few MB, the passages
-        // customers actually hit.
-        passages: Arc::new(PassageCache::default()),
-        options: PipelineOptions {
-            deadline: Duration::from_millis(settings.request_timeout_ms),
-            llm: llm_limits,
-            history_tokens: settings.history_tokens,
-            ..Default::default()
-        },
-    })
+        guard: Arc::new(guard),
+        chunker: settings.chunker(),
+    };
+    Ok(Pipeline::new(parts, settings.pipeline_options()))
 }
 
 /// The guardrails for the configured bank (its knowledge base, numbers, domains, prompts).
@@ -148,10 +138,9 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let index = Index::open(settings).await?;
         if index.store.count().await? == 0 && settings.kb_dir.is_dir() {
-            let chunker = Chunker::new(settings.chunk_tokens, settings.chunk_overlap);
             let summary = ingest(
                 &index,
-                &chunker,
+                &settings.chunker(),
                 &IngestOptions {
                     kb_dir: settings.kb_dir.clone(),
                     prune: false,
@@ -164,22 +153,20 @@ impl Application {
             }
             tracing::info!(%summary, kb = %settings.kb_dir.display(), "ingested the knowledge base on first start");
         }
-        let pipeline = build_pipeline(settings, index).await?;
+        let audit = Arc::new(open_audit(settings).await?);
+        let pipeline = build_pipeline(settings, index.clone(), audit.clone())?;
         let listener = TcpListener::bind(&settings.bind)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let state = AppState {
-            pipeline: pipeline.clone(),
+            pipeline,
+            audit,
+            index,
             metrics: metrics_handle(),
-        };
-        let limits = HttpLimits {
-            max_concurrent_turns: settings.max_concurrent_turns,
-            request_timeout: Duration::from_millis(settings.request_timeout_ms + 1_000),
         };
         Ok(Self {
             listener,
-            router: router(state, limits),
-            pipeline,
+            router: api_router(state, settings.http_limits()),
         })
     }
 

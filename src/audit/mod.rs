@@ -1,18 +1,34 @@
 //! The audit store: an append-only, hash-chained event log (the record of truth) plus
 //! the query tables derived from it, in PostgreSQL or, by default, SQLite.
 //!
-//! Every write goes through [`AuditStore::append`], which commits a turn's events and
-//! derived rows in one transaction; a reply is sent only after that commit.
+//! Every write goes through [`AuditStore::append`] (a turn's events and derived rows in one
+//! transaction, group-committed) or, for changes beyond the log, through one transaction
+//! that also appends the events recording them. A reply is sent only after its commit.
+//!
+//! By job: `append` (the chain's writer), `chain` (hashing), `verify`, `export`,
+//! `retention` (purges, legal holds), `staff` (tokens, staff actions), `search` (reading
+//! conversations back), `records` (what the log holds), `period` (times).
 
+mod append;
 pub mod chain;
-mod ops;
+mod export;
+mod period;
+mod records;
+mod retention;
+mod search;
+mod staff;
 mod store;
+mod verify;
 
+pub use append::new_record_id;
 pub use chain::{event_hash, verify_chain, ChainBreak, GENESIS_HASH};
-pub use ops::{
-    Checkpoint, ConversationQuery, ConversationSummary, ExportFormat, PurgeReport, Role, Staff, Verification,
+pub use export::{ExportFormat, ExportPage};
+pub use period::{InvalidTime, Timestamp};
+pub use records::{
+    Actor, EventBatch, EventKind, NewConversation, NewEvent, NewMessage, Payload, StoredEvent, StoredMessage,
 };
-pub use store::{
-    new_record_id, AuditError, AuditStore, DbKind, EventBatch, NewConversation, NewEvent, NewMessage, StoredEvent,
-    StoredMessage,
-};
+pub use retention::PurgeReport;
+pub use search::{ConversationQuery, ConversationSummary};
+pub use staff::{AuditExported, AuditVerified, ConversationRead, Staff, StaffRole};
+pub use store::{AuditError, AuditStore, DbKind};
+pub use verify::{Checkpoint, Verification};

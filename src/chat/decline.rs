@@ -13,11 +13,11 @@ pub const NO_ANSWER: &str = "NO_ANSWER";
 #[derive(Debug, Default)]
 pub struct DeclineFilter {
     held: String,
-    decided: Option<Decision>,
+    decided: Option<Verdict>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Decision {
+enum Verdict {
     Answers,
     Declines,
 }
@@ -31,19 +31,19 @@ impl DeclineFilter {
     /// start is undecided, and for good once the reply is the marker).
     pub fn push(&mut self, delta: &str) -> String {
         match self.decided {
-            Some(Decision::Answers) => delta.to_string(),
-            Some(Decision::Declines) => String::new(),
+            Some(Verdict::Answers) => delta.to_string(),
+            Some(Verdict::Declines) => String::new(),
             None => {
                 self.held.push_str(delta);
                 let start = self.held.trim_start();
                 if start.starts_with(NO_ANSWER) {
-                    self.decided = Some(Decision::Declines);
+                    self.decided = Some(Verdict::Declines);
                     self.held.clear();
                     String::new()
                 } else if NO_ANSWER.starts_with(start) {
                     String::new()
                 } else {
-                    self.decided = Some(Decision::Answers);
+                    self.decided = Some(Verdict::Answers);
                     std::mem::take(&mut self.held)
                 }
             }
@@ -57,7 +57,7 @@ impl DeclineFilter {
         if self.declined() {
             return String::new();
         }
-        self.decided = Some(Decision::Answers);
+        self.decided = Some(Verdict::Answers);
         let held = std::mem::take(&mut self.held);
         if completed {
             held
@@ -68,7 +68,7 @@ impl DeclineFilter {
 
     /// The reply opened with the marker.
     pub fn declined(&self) -> bool {
-        self.decided == Some(Decision::Declines)
+        self.decided == Some(Verdict::Declines)
     }
 }
 

@@ -2,10 +2,9 @@
 //! words, each group followed by its citation. It never writes a word of its own beyond
 //! joining what the bank's documents say.
 
-use super::passages::Reading;
-use crate::knowledge::chunk::is_table_rule;
 use crate::knowledge::SourceKind;
 use crate::lang::{is_han, Lang};
+use crate::retrieval::passages::Reading;
 use crate::retrieval::Hit;
 
 /// Sources an answer may quote from, at most.
@@ -29,113 +28,6 @@ pub struct Extract {
     pub cited: Vec<usize>,
 }
 
-/// Splits a passage into sentences and list items, keeping each one's own text. A table
-/// row is one sentence that names its cells by the table's header ("Platinum — 2-year
-/// fixed plan: 3.43%"): a bare row of figures means nothing to a customer.
-pub fn sentences(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let lines: Vec<&str> = text.lines().map(str::trim).collect();
-    let mut header: Option<Vec<&str>> = None;
-    for (i, raw) in lines.iter().enumerate() {
-        if let Some(cells) = table_cells(raw) {
-            if is_table_rule(raw) {
-                continue;
-            }
-            if lines.get(i + 1).is_some_and(|next| is_table_rule(next)) {
-                header = Some(cells);
-                continue;
-            }
-            push_sentence(&mut out, &table_row(&cells, header.as_deref()));
-            continue;
-        }
-        header = None;
-        let line = strip_list_marker(raw);
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut current = String::new();
-        let chars: Vec<char> = line.chars().collect();
-        for (i, &c) in chars.iter().enumerate() {
-            current.push(c);
-            let ends = match c {
-                '。' | '！' | '？' | '；' => true,
-                '.' | '!' | '?' => {
-                    // A full stop ends a sentence only before a space and a capital or
-                    // digit: "HVD 1.95%" and "e.g. cards" stay whole.
-                    let next = chars.get(i + 1);
-                    let after = chars.get(i + 2);
-                    next.is_none_or(|n| n.is_whitespace())
-                        && after.is_none_or(|a| a.is_uppercase() || a.is_ascii_digit() || !a.is_ascii())
-                        && !current.trim_end().ends_with("e.g.")
-                        && !current.trim_end().ends_with("i.e.")
-                }
-                _ => false,
-            };
-            if ends {
-                push_sentence(&mut out, &current);
-                current.clear();
-            }
-        }
-        push_sentence(&mut out, &current);
-    }
-    out
-}
-
-/// The cells of a Markdown table line (`| a | b |`), or `None` for any other line.
-fn table_cells(line: &str) -> Option<Vec<&str>> {
-    let inner = line.strip_prefix('|')?;
-    let inner = inner.strip_suffix('|').unwrap_or(inner);
-    Some(inner.split('|').map(str::trim).collect())
-}
-
-/// A row as text under a header: "label: value" for two columns (a list of features),
-/// "label — heading: value; heading: value" for more; the cells as written without one.
-fn table_row(cells: &[&str], header: Option<&[&str]>) -> String {
-    let Some(header) = header.filter(|h| h.len() == cells.len() && cells.len() >= 2) else {
-        return cells.join(" | ");
-    };
-    // Chinese punctuation for a Chinese table only: "Prime − 2.00%" is not Chinese.
-    let wide = cells.iter().chain(header).any(|c| c.chars().any(is_han));
-    let (colon, semicolon, dash) = if wide {
-        ("：", "；", "——")
-    } else {
-        (": ", "; ", " — ")
-    };
-    if cells.len() == 2 {
-        return format!("{}{colon}{}", cells[0], cells[1]);
-    }
-    let values = header[1..]
-        .iter()
-        .zip(&cells[1..])
-        .filter(|(_, value)| !value.is_empty())
-        .map(|(name, value)| format!("{name}{colon}{value}"))
-        .collect::<Vec<_>>()
-        .join(semicolon);
-    format!("{}{dash}{values}", cells[0])
-}
-
-/// `- item`, `* item`, `• item`, `1. item`, `2) item` → `item` (but `**bold**` stays).
-fn strip_list_marker(line: &str) -> &str {
-    if !line.starts_with("**") {
-        let unbulleted = line.trim_start_matches(['-', '*', '•']);
-        if unbulleted.len() != line.len() {
-            return unbulleted.trim_start();
-        }
-    }
-    let digits = line.chars().take_while(char::is_ascii_digit).count();
-    match line[digits..].strip_prefix(['.', ')']) {
-        Some(rest) if (1..=2).contains(&digits) && rest.starts_with(' ') => rest.trim_start(),
-        _ => line,
-    }
-}
-
-fn push_sentence(out: &mut Vec<String>, s: &str) {
-    let s = s.trim();
-    if s.chars().filter(|c| c.is_alphanumeric()).count() >= 2 {
-        out.push(s.to_string());
-    }
-}
-
 /// Composes an answer to the `question` from the best `sources` (one hit per source, best
 /// first), looking for sentences in every retrieved chunk of each source (`chunks`).
 ///
@@ -147,7 +39,6 @@ fn push_sentence(out: &mut Vec<String>, s: &str) {
 /// `cited` holds indices into `sources`.
 pub fn compose(question: &Reading, sources: &[Hit], chunks: &[Hit]) -> Option<Extract> {
     let lang = question.lang;
-    let score = |sentence: &str, terms: &[u32]| overlap(question, sentence, terms);
     let budget = char_budget(lang);
     let mut parts: Vec<(usize, Vec<String>)> = Vec::new();
     let mut used = 0;
@@ -158,117 +49,42 @@ pub fn compose(question: &Reading, sources: &[Hit], chunks: &[Hit]) -> Option<Ex
             let whole = source.chunk.body().chars().count();
             if !answer.sentences.is_empty() && whole <= budget * 3 / 2 {
                 used += whole;
-                best_top_score = answer.sentences.iter().map(|(s, t)| score(s, t)).fold(0.0, f32::max);
+                best_top_score = answer
+                    .sentences
+                    .iter()
+                    .map(|(s, t)| overlap(question, s, t))
+                    .fold(0.0, f32::max);
                 parts.push((0, answer.sentences.iter().map(|(s, _)| s.clone()).collect()));
                 continue;
             }
         }
-        // Sentences of every retrieved chunk of this source, in document order.
-        let mut own: Vec<&Hit> = chunks
-            .iter()
-            .filter(|c| c.chunk.source_id == source.chunk.source_id)
-            .collect();
-        if own.is_empty() {
-            own.push(source);
-        }
-        own.sort_by_key(|c| c.chunk.chunk_index);
-        // Each sentence with its score: its own overlap with the question, plus part of its
-        // section heading's (a table row or list item rarely repeats the topic its heading
-        // names).
-        let mut candidates: Vec<String> = Vec::new();
-        let mut own_scores: Vec<f32> = Vec::new();
-        let mut scores: Vec<f32> = Vec::new();
-        for chunk in own {
-            let read = question.passage(&chunk.chunk);
-            let heading = read.heading.as_ref().map_or(0.0, |(h, t)| score(h, t));
-            for (sentence, terms) in &read.sentences {
-                // Overlapping chunks repeat sentences.
-                if !candidates.contains(sentence) {
-                    let own = score(sentence, terms);
-                    own_scores.push(own);
-                    scores.push(own + HEADING_WEIGHT * heading);
-                    candidates.push(sentence.clone());
-                }
-            }
-        }
-        if candidates.is_empty() {
+        let candidates = Candidates::of(question, source, chunks);
+        if candidates.sentences.is_empty() {
             continue;
         }
-        let mut ranked: Vec<(usize, f32)> = scores
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|(_, score)| *score > 0.0)
-            .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        if source_index == 0 {
+        let mut ranked = candidates.ranked();
+        let chosen = if source_index == 0 {
             best_top_score = ranked.first().map_or(0.0, |r| r.1);
             if ranked.is_empty() {
                 // The source matched as a whole (e.g. through its title): lead with its
                 // opening sentence.
                 ranked.push((0, 0.0));
             }
-        } else if ranked
-            .first()
-            .is_none_or(|r| r.1 < best_top_score * SECOND_PASSAGE_SHARE)
-        {
-            continue;
-        }
-        let mut chosen: Vec<usize> = Vec::new();
-        if source_index == 0 {
-            // The best sentences and their neighbours: the figure a customer asks about
-            // often sits in the sentence after the one that names the topic, and a
-            // matching table row is often far from the prose that introduces the table.
-            let seeds: Vec<usize> = ranked
-                .iter()
-                .take(SEEDS)
-                .filter(|(_, s)| *s >= ranked[0].1 * SEED_SHARE)
-                .map(|(i, _)| *i)
-                .collect();
-            let mut window: Vec<usize> = Vec::new();
-            let consider = |i: usize, window: &mut Vec<usize>, used: &mut usize, seed: bool| {
-                let Some(sentence) = candidates.get(i) else { return };
-                let len = sentence.chars().count();
-                // A neighbour joins if it is on topic itself or carries a figure.
-                let relevant = seed || own_scores[i] > 0.0 || sentence.chars().any(|c| c.is_ascii_digit());
-                let fits = window.is_empty() || (window.len() < MAX_SENTENCES_TOP && *used + len <= budget);
-                if relevant && fits && !window.contains(&i) {
-                    *used += len;
-                    window.push(i);
+            candidates.around_seeds(&ranked, &mut used, budget)
+        } else {
+            match ranked.first() {
+                Some(&(best, score)) if score >= best_top_score * SECOND_PASSAGE_SHARE => {
+                    candidates.best_and_next(best, &mut used, budget)
                 }
-            };
-            for &seed in &seeds {
-                consider(seed, &mut window, &mut used, true);
+                _ => continue,
             }
-            for step in 1..candidates.len() {
-                for &seed in &seeds {
-                    for i in [seed + step, seed.wrapping_sub(step)] {
-                        consider(i, &mut window, &mut used, false);
-                    }
-                }
-            }
-            window.sort_unstable();
-            chosen = window;
-        } else if let Some(&(best, _)) = ranked.first() {
-            // A further passage adds its best sentence, and the next one when that is on
-            // topic or carries a figure ("It is LTD 1,500 a year.").
-            for i in [best, best + 1] {
-                let Some(sentence) = candidates.get(i) else { continue };
-                let len = sentence.chars().count();
-                let relevant = i == best || own_scores[i] > 0.0 || sentence.chars().any(|c| c.is_ascii_digit());
-                if relevant && used + len <= budget {
-                    used += len;
-                    chosen.push(i);
-                }
-            }
-        }
+        };
         if chosen.is_empty() {
             continue;
         }
-        chosen.sort_unstable();
         parts.push((
             source_index,
-            chosen.into_iter().map(|i| candidates[i].clone()).collect(),
+            chosen.into_iter().map(|i| candidates.sentences[i].clone()).collect(),
         ));
     }
     if parts.is_empty() {
@@ -285,6 +101,116 @@ pub fn compose(question: &Reading, sources: &[Hit], chunks: &[Hit]) -> Option<Ex
         text,
         cited: parts.into_iter().map(|(source_index, _)| source_index).collect(),
     })
+}
+
+/// The sentences of every retrieved chunk of one source, in document order, each with
+/// its score: its own overlap with the question, plus part of its section heading's (a
+/// table row or list item rarely repeats the topic its heading names).
+struct Candidates {
+    sentences: Vec<String>,
+    own_scores: Vec<f32>,
+    scores: Vec<f32>,
+}
+
+impl Candidates {
+    fn of(question: &Reading, source: &Hit, chunks: &[Hit]) -> Self {
+        let mut own: Vec<&Hit> = chunks
+            .iter()
+            .filter(|c| c.chunk.source_id == source.chunk.source_id)
+            .collect();
+        if own.is_empty() {
+            own.push(source);
+        }
+        own.sort_by_key(|c| c.chunk.chunk_index);
+        let mut candidates = Self {
+            sentences: Vec::new(),
+            own_scores: Vec::new(),
+            scores: Vec::new(),
+        };
+        for chunk in own {
+            let read = question.passage(&chunk.chunk);
+            let heading = read.heading.as_ref().map_or(0.0, |(h, t)| overlap(question, h, t));
+            for (sentence, terms) in &read.sentences {
+                // Overlapping chunks repeat sentences.
+                if !candidates.sentences.contains(sentence) {
+                    let own = overlap(question, sentence, terms);
+                    candidates.own_scores.push(own);
+                    candidates.scores.push(own + HEADING_WEIGHT * heading);
+                    candidates.sentences.push(sentence.clone());
+                }
+            }
+        }
+        candidates
+    }
+
+    /// Sentences that share anything with the question, best first.
+    fn ranked(&self) -> Vec<(usize, f32)> {
+        let mut ranked: Vec<(usize, f32)> = self
+            .scores
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, score)| *score > 0.0)
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked
+    }
+
+    /// On topic itself, or carrying a figure.
+    fn relevant(&self, i: usize) -> bool {
+        self.own_scores[i] > 0.0 || self.sentences[i].chars().any(|c| c.is_ascii_digit())
+    }
+
+    /// The best sentences and their neighbours, in document order: the figure a customer
+    /// asks about often sits in the sentence after the one that names the topic, and a
+    /// matching table row is often far from the prose that introduces the table.
+    fn around_seeds(&self, ranked: &[(usize, f32)], used: &mut usize, budget: usize) -> Vec<usize> {
+        let seeds: Vec<usize> = ranked
+            .iter()
+            .take(SEEDS)
+            .filter(|(_, s)| *s >= ranked[0].1 * SEED_SHARE)
+            .map(|(i, _)| *i)
+            .collect();
+        let mut window: Vec<usize> = Vec::new();
+        let mut consider = |i: usize, seed: bool| {
+            let Some(sentence) = self.sentences.get(i) else { return };
+            let len = sentence.chars().count();
+            let fits = window.is_empty() || (window.len() < MAX_SENTENCES_TOP && *used + len <= budget);
+            if (seed || self.relevant(i)) && fits && !window.contains(&i) {
+                *used += len;
+                window.push(i);
+            }
+        };
+        for &seed in &seeds {
+            consider(seed, true);
+        }
+        for step in 1..self.sentences.len() {
+            for &seed in &seeds {
+                for i in [seed + step, seed.wrapping_sub(step)] {
+                    consider(i, false);
+                }
+            }
+        }
+        window.sort_unstable();
+        window
+    }
+
+    /// A further passage adds its best sentence, and the next one when that is on topic or
+    /// carries a figure ("It is LTD 1,500 a year.").
+    fn best_and_next(&self, best: usize, used: &mut usize, budget: usize) -> Vec<usize> {
+        let mut chosen = Vec::new();
+        for i in [best, best + 1] {
+            let Some(sentence) = self.sentences.get(i) else {
+                continue;
+            };
+            let len = sentence.chars().count();
+            if (i == best || self.relevant(i)) && *used + len <= budget {
+                *used += len;
+                chosen.push(i);
+            }
+        }
+        chosen
+    }
 }
 
 /// Joins quoted sentences into running text. Table rows and list items carry no full stop
@@ -351,9 +277,9 @@ fn overlap(question: &Reading, sentence: &str, terms: &[u32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::passages::PassageCache;
     use crate::knowledge::chunk::Chunk;
     use crate::retrieval::bm25::Bm25Encoder;
+    use crate::retrieval::passages::PassageCache;
     use crate::retrieval::vocabulary::Vocabulary;
     use std::sync::Arc;
     use uuid::Uuid;
@@ -385,36 +311,6 @@ mod tests {
         let cache = PassageCache::new(16);
         let question = Reading::new(query, Lang::En, &bm25, Arc::new(Vocabulary::default()), &cache);
         compose(&question, sources, chunks).expect("an answer")
-    }
-
-    #[test]
-    fn splits_sentences_without_breaking_numbers() {
-        let text = "The fee is 1.95% of the amount. Cards, e.g. Gold, are free.\n- Item one\n2. Step two\n**Bold.** Text\n| Gold | HVD 600 |\n消费分期。二十四期？";
-        let expected = [
-            "The fee is 1.95% of the amount.",
-            "Cards, e.g. Gold, are free.",
-            "Item one",
-            "Step two",
-            "**Bold.** Text",
-            "Gold | HVD 600",
-            "消费分期。",
-            "二十四期？",
-        ];
-        assert_eq!(sentences(text), expected);
-    }
-
-    #[test]
-    fn table_rows_name_their_cells_by_the_header() {
-        let text = "Rates by rating:\n| HGBL rating | HVIBOR plan | 2-year fixed plan |\n|---|---|---|\n| Platinum | HVIBOR + 1.05% | 3.43% |\n| Gold | HVIBOR + 1.10% | |\n\n| 期限 | 利率 |\n|:--|--:|\n| 12期 | 0.50% |";
-        assert_eq!(
-            sentences(text),
-            [
-                "Rates by rating:",
-                "Platinum — HVIBOR plan: HVIBOR + 1.05%; 2-year fixed plan: 3.43%",
-                "Gold — HVIBOR plan: HVIBOR + 1.10%",
-                "12期：0.50%",
-            ]
-        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use async_openai::types::{
 };
 use async_openai::Client;
 use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
 use futures::StreamExt;
 use std::time::Duration;
 use tokio::time::{timeout_at, Instant};
@@ -134,64 +135,60 @@ impl ChatModel for OpenAiChat {
     ) -> Result<Completion, LlmError> {
         let request = self.request(&messages)?;
         let deadline = Instant::now() + limits.total;
-        let mut attempt = 0;
-        loop {
-            // Before the first token nothing has reached the customer, so a failed or
-            // silent attempt can be retried; after it, a failure ends the generation.
+        // Before the first token nothing has reached the customer, so a failed or silent
+        // attempt can be retried; after it, a failure ends the generation.
+        let start = || async {
             let first_token_deadline = (Instant::now() + limits.first_token).min(deadline);
-            let started = timeout_at(first_token_deadline, async {
+            match timeout_at(first_token_deadline, async {
                 let mut stream = self.client.chat().create_stream(request.clone()).await?;
                 let first = stream.next().await.transpose()?;
                 Ok::<_, async_openai::error::OpenAIError>((stream, first))
             })
-            .await;
-            let (mut stream, first) = match started {
-                Ok(Ok(started)) => started,
-                failed => {
-                    let error = match failed {
-                        Err(_) => LlmError::FirstTokenTimeout(limits.first_token),
-                        Ok(Err(e)) => LlmError::Request(e.to_string()),
-                        Ok(Ok(_)) => unreachable!(),
-                    };
-                    attempt += 1;
-                    let backoff = Duration::from_millis(100 * 2u64.pow(attempt.min(6)));
-                    if attempt > limits.retries || Instant::now() + backoff >= deadline {
-                        return Err(error);
-                    }
-                    tracing::warn!(attempt, error = %error, "retrying model request");
-                    tokio::time::sleep(backoff).await;
-                    continue;
-                }
-            };
-            let mut completion = Completion {
-                model: self.model.clone(),
-                ..Default::default()
-            };
-            let mut next = first;
-            loop {
-                let Some(chunk) = next else {
-                    return Ok(completion);
-                };
-                if let Some(usage) = &chunk.usage {
-                    completion.prompt_tokens = Some(usage.prompt_tokens);
-                    completion.completion_tokens = Some(usage.completion_tokens);
-                }
-                if !chunk.model.is_empty() {
-                    completion.model = chunk.model.clone();
-                }
-                for choice in &chunk.choices {
-                    if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
-                        completion.text.push_str(text);
-                        if !on_delta(text) {
-                            return Err(LlmError::Cancelled);
-                        }
-                    }
-                }
-                next = match timeout_at(deadline, stream.next()).await {
-                    Err(_) => return Err(LlmError::TotalTimeout),
-                    Ok(item) => item.transpose().map_err(|e| LlmError::Request(e.to_string()))?,
-                };
+            .await
+            {
+                Ok(Ok(started)) => Ok(started),
+                Ok(Err(e)) => Err(LlmError::Request(e.to_string())),
+                Err(_) => Err(LlmError::FirstTokenTimeout(limits.first_token)),
             }
+        };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_times(limits.retries as usize);
+        let (mut stream, first) = start
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            // No retry whose wait would outlast the deadline.
+            .adjust(|_, wait| wait.filter(|w| Instant::now() + *w < deadline))
+            .notify(|error, _| tracing::warn!(error = %error, "retrying model request"))
+            .await?;
+        let mut completion = Completion {
+            model: self.model.clone(),
+            ..Default::default()
+        };
+        let mut next = first;
+        loop {
+            let Some(chunk) = next else {
+                return Ok(completion);
+            };
+            if let Some(usage) = &chunk.usage {
+                completion.prompt_tokens = Some(usage.prompt_tokens);
+                completion.completion_tokens = Some(usage.completion_tokens);
+            }
+            if !chunk.model.is_empty() {
+                completion.model = chunk.model.clone();
+            }
+            for choice in &chunk.choices {
+                if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
+                    completion.text.push_str(text);
+                    if !on_delta(text) {
+                        return Err(LlmError::Cancelled);
+                    }
+                }
+            }
+            next = match timeout_at(deadline, stream.next()).await {
+                Err(_) => return Err(LlmError::TotalTimeout),
+                Ok(item) => item.transpose().map_err(|e| LlmError::Request(e.to_string()))?,
+            };
         }
     }
 }

@@ -2,9 +2,10 @@
 //! evidence before any text is produced. Thresholds are calibrated on labelled questions
 //! (see BENCHMARKS.md, "Answer policy calibration").
 
-use super::passages::Reading;
-use crate::guard::{Reason, Screened};
+use crate::conversation::HandoffReason;
+use crate::guard::Screened;
 use crate::knowledge::SourceKind;
+use crate::retrieval::passages::Reading;
 use crate::retrieval::Hit;
 
 /// Thresholds of the policy.
@@ -69,8 +70,8 @@ impl Grounding {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     /// A person takes over (the reply quotes the bank's safety information for the
-    /// reasons that have some, see [`Reason::safety_terms`]).
-    Handoff(Reason),
+    /// reasons that have some, see `answer::safety_terms`).
+    Handoff(HandoffReason),
     /// Serve the first hit's approved FAQ answer verbatim.
     Approved,
     Refusal(Refusal),
@@ -94,10 +95,10 @@ impl Refusal {
     /// The reason recorded with the reply when a colleague is offered. Only a refusal of
     /// an injection has none, which is how later turns leave such exchanges out of the
     /// history given to the model.
-    pub fn reason(self) -> Option<Reason> {
+    pub fn reason(self) -> Option<HandoffReason> {
         match self {
-            Refusal::MissingKnowledge => Some(Reason::MissingKnowledge),
-            Refusal::PolicyRestriction => Some(Reason::PolicyRestriction),
+            Refusal::MissingKnowledge => Some(HandoffReason::MissingKnowledge),
+            Refusal::PolicyRestriction => Some(HandoffReason::PolicyRestriction),
             Refusal::Injection => None,
         }
     }

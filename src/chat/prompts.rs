@@ -162,7 +162,7 @@ impl Prompts {
             ] {
                 self.text(name, lang)?;
             }
-            for reason in crate::guard::Reason::ALL {
+            for reason in crate::conversation::HandoffReason::ALL {
                 self.handoff(lang, reason)?;
             }
         }
@@ -189,7 +189,7 @@ impl Prompts {
     }
 
     /// The handoff message, worded for the reason.
-    pub fn handoff(&self, lang: Lang, reason: crate::guard::Reason) -> anyhow::Result<String> {
+    pub fn handoff(&self, lang: Lang, reason: crate::conversation::HandoffReason) -> anyhow::Result<String> {
         self.render(
             "handoff",
             lang,

@@ -1,5 +1,6 @@
 //! Request and reply types of the chat pipeline, parsed at the edge.
 
+use crate::conversation::{Citation, Handoff, Mode};
 use crate::lang::Lang;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -43,44 +44,6 @@ pub struct ChatRequest {
     pub lang: Option<Lang>,
 }
 
-/// How the reply was produced (recorded with it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    Approved,
-    Generated,
-    Extractive,
-    Refusal,
-    Handoff,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Approved => "approved",
-            Mode::Generated => "generated",
-            Mode::Extractive => "extractive",
-            Mode::Refusal => "refusal",
-            Mode::Handoff => "handoff",
-        }
-    }
-}
-
-/// A passage the answer relies on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Citation {
-    pub source_id: String,
-    pub title: String,
-    pub snippet: String,
-    pub score: f32,
-}
-
-/// Why a human takes over.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Handoff {
-    pub reason: String,
-}
-
 /// The reply object of `POST /v1/chat` and of the SSE `done` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatReply {
@@ -91,19 +54,6 @@ pub struct ChatReply {
     pub mode: Mode,
     pub citations: Vec<Citation>,
     pub handoff: Option<Handoff>,
-}
-
-/// Progress of a streamed reply.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StreamEvent {
-    /// Sent once retrieval and the policy decision are done, before any text.
-    Meta {
-        conversation_id: Uuid,
-        message_id: Uuid,
-        mode: Mode,
-        citations: Vec<Citation>,
-    },
-    Delta(String),
 }
 
 /// Everything that can stop a turn, each with a stable code for the API.

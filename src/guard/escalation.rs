@@ -7,82 +7,9 @@
 //! base answers, "I lost my card" is a handoff. The labelled phrasings and look-alikes in
 //! tests/fixtures/guard/escalation.jsonl measure both sides (BENCHMARKS.md).
 
+use crate::conversation::HandoffReason;
 use regex::RegexSet;
-use serde::Serialize;
 use std::sync::LazyLock;
-
-/// Why a person takes over (the API's `handoff.reason` and the audit record).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    CustomerRequest,
-    LostCard,
-    FraudOrScam,
-    Complaint,
-    VulnerableCustomer,
-    AccountSpecific,
-    MissingKnowledge,
-    PolicyRestriction,
-    ToolFailure,
-}
-
-impl Reason {
-    pub const ALL: [Reason; 9] = [
-        Reason::CustomerRequest,
-        Reason::LostCard,
-        Reason::FraudOrScam,
-        Reason::Complaint,
-        Reason::VulnerableCustomer,
-        Reason::AccountSpecific,
-        Reason::MissingKnowledge,
-        Reason::PolicyRestriction,
-        Reason::ToolFailure,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::CustomerRequest => "customer_request",
-            Reason::LostCard => "lost_card",
-            Reason::FraudOrScam => "fraud_or_scam",
-            Reason::Complaint => "complaint",
-            Reason::VulnerableCustomer => "vulnerable_customer",
-            Reason::AccountSpecific => "account_specific",
-            Reason::MissingKnowledge => "missing_knowledge",
-            Reason::PolicyRestriction => "policy_restriction",
-            Reason::ToolFailure => "tool_failure",
-        }
-    }
-
-    /// Reasons that raise a risk alert (an audit event and a metric) besides the handoff,
-    /// so a bank can watch for waves of scams.
-    pub fn is_risk(self) -> bool {
-        self == Reason::FraudOrScam
-    }
-
-    /// Search terms for the bank's own safety information on this situation (hotlines,
-    /// what to do now), added to the customer's words to find what the handoff reply
-    /// quotes; `None` for reasons whose reply quotes nothing.
-    pub fn safety_terms(self, lang: crate::lang::Lang) -> Option<&'static str> {
-        use crate::lang::Lang::{En, ZhCn};
-        Some(match (self, lang) {
-            (Reason::LostCard, En) => "call 24-hour card loss hotline report lost stolen card lock freeze",
-            (Reason::LostCard, ZhCn) => "拨打 24小时 挂失热线 银行卡 丢失 被盗 挂失",
-            (Reason::FraudOrScam, En) => "call 24-hour fraud hotline scam shared code sent money",
-            (Reason::FraudOrScam, ZhCn) => "拨打 24小时 反欺诈热线 诈骗 被骗",
-            (Reason::VulnerableCustomer, En) => "financial difficulty hardship support repayments help",
-            (Reason::VulnerableCustomer, ZhCn) => "还款困难 经济困难 支持 协助",
-            (Reason::Complaint, En) => "complaint how to complain complaints hotline",
-            (Reason::Complaint, ZhCn) => "投诉 渠道 热线",
-            _ => return None,
-        })
-    }
-}
-
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// A set of patterns, with room for the lazy DFA to cache what these long, bounded
 /// patterns need (with the default cache it gives up and falls back to a much slower
@@ -336,14 +263,14 @@ static HOW_TO: LazyLock<RegexSet> = LazyLock::new(|| {
 /// Returns the handoff reason when the message needs a person rather than the bot. The
 /// order matters when several apply: fraud first (it raises a risk alert), then a lost
 /// card, a customer in distress, a complaint, an explicit request, and account questions.
-pub fn escalation_reason(message: &str) -> Option<Reason> {
+pub fn escalation_reason(message: &str) -> Option<HandoffReason> {
     [
-        (&*FRAUD, Reason::FraudOrScam),
-        (&*LOST_CARD, Reason::LostCard),
-        (&*VULNERABLE, Reason::VulnerableCustomer),
-        (&*COMPLAINT, Reason::Complaint),
-        (&*HUMAN_REQUEST, Reason::CustomerRequest),
-        (&*ACCOUNT_SPECIFIC, Reason::AccountSpecific),
+        (&*FRAUD, HandoffReason::FraudOrScam),
+        (&*LOST_CARD, HandoffReason::LostCard),
+        (&*VULNERABLE, HandoffReason::VulnerableCustomer),
+        (&*COMPLAINT, HandoffReason::Complaint),
+        (&*HUMAN_REQUEST, HandoffReason::CustomerRequest),
+        (&*ACCOUNT_SPECIFIC, HandoffReason::AccountSpecific),
     ]
     .into_iter()
     .find(|(patterns, reason)| {
@@ -352,14 +279,14 @@ pub fn escalation_reason(message: &str) -> Option<Reason> {
         }
         match reason {
             // "How can I check my balance?" is a question for the knowledge base.
-            Reason::AccountSpecific => {
+            HandoffReason::AccountSpecific => {
                 !HOW_TO.is_match(message)
                     && (!GENERAL_QUESTION.is_match(message)
                         || HAPPENING_NOW.is_match(message)
                         || FIRST_PERSON.is_match(message))
             }
             // "What is a safe-account scam?" too, unless it is happening now.
-            Reason::FraudOrScam | Reason::LostCard | Reason::Complaint => {
+            HandoffReason::FraudOrScam | HandoffReason::LostCard | HandoffReason::Complaint => {
                 !GENERAL_QUESTION.is_match(message) || HAPPENING_NOW.is_match(message)
             }
             _ => true,
@@ -392,21 +319,27 @@ mod tests {
     #[test]
     fn each_reason_has_examples_in_both_languages() {
         for (m, reason) in [
-            ("Can I speak to a real person?", Reason::CustomerRequest),
-            ("转人工", Reason::CustomerRequest),
-            ("I think I've lost my debit card", Reason::LostCard),
-            ("钱包刚被偷了，卡都在里面", Reason::LostCard),
+            ("Can I speak to a real person?", HandoffReason::CustomerRequest),
+            ("转人工", HandoffReason::CustomerRequest),
+            ("I think I've lost my debit card", HandoffReason::LostCard),
+            ("钱包刚被偷了，卡都在里面", HandoffReason::LostCard),
             (
                 "a man who said he was from the police told me to move my savings to a safe account",
-                Reason::FraudOrScam,
+                HandoffReason::FraudOrScam,
             ),
-            ("有个自称公安的人要我转账到安全账户", Reason::FraudOrScam),
-            ("I want to make a formal complaint about your branch", Reason::Complaint),
-            ("你们的服务态度太差了，我要投诉", Reason::Complaint),
-            ("I lost my job and can't pay my credit card", Reason::VulnerableCustomer),
-            ("失业了，贷款还不上，压力好大", Reason::VulnerableCustomer),
-            ("what's my balance", Reason::AccountSpecific),
-            ("为什么扣了我50块", Reason::AccountSpecific),
+            ("有个自称公安的人要我转账到安全账户", HandoffReason::FraudOrScam),
+            (
+                "I want to make a formal complaint about your branch",
+                HandoffReason::Complaint,
+            ),
+            ("你们的服务态度太差了，我要投诉", HandoffReason::Complaint),
+            (
+                "I lost my job and can't pay my credit card",
+                HandoffReason::VulnerableCustomer,
+            ),
+            ("失业了，贷款还不上，压力好大", HandoffReason::VulnerableCustomer),
+            ("what's my balance", HandoffReason::AccountSpecific),
+            ("为什么扣了我50块", HandoffReason::AccountSpecific),
         ] {
             assert_eq!(escalation_reason(m), Some(reason), "{m}");
         }

@@ -2,25 +2,54 @@
 //! over the pipeline.
 
 use super::error::ApiError;
-use super::AppState;
-use crate::chat::{ChatError, ChatReply, ChatRequest, StreamEvent, UserMessage};
+use super::extract::AppJson;
+use super::{AppState, HttpLimits};
+use crate::chat::{ChatError, ChatReply, ChatRequest, Pipeline, StreamEvent, Streamed, UserMessage, WholeReply};
 use crate::lang::Lang;
-use axum::extract::{FromRequest, Path, State};
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
-use axum::Json;
+use axum::routing::{get, post};
+use axum::{BoxError, Json, Router};
 use futures::stream::Stream;
 use serde::Deserialize;
 use serde_json::json;
 use std::convert::Infallible;
 use tokio::sync::mpsc;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::ServiceBuilder;
 use uuid::Uuid;
 
-/// `axum::Json` whose rejections come back in the API's error shape.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
-pub struct AppJson<T>(pub T);
+/// The chat routes. Beyond `max_concurrent_turns` a turn is refused at once with 503 +
+/// Retry-After instead of queueing until every request misses its deadline; the limit is
+/// shared by both chat routes (a plain concurrency layer would count each separately).
+pub fn router(limits: HttpLimits) -> Router<AppState> {
+    let shed = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(overloaded))
+        .load_shed()
+        .layer(GlobalConcurrencyLimitLayer::new(limits.max_concurrent_turns));
+    let timeout = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(overloaded))
+        .timeout(limits.request_timeout);
+    Router::new()
+        .route("/v1/chat", post(chat).layer(timeout))
+        .route("/v1/chat/stream", post(chat_stream))
+        .layer(shed)
+        .route("/v1/conversations/{id}", get(conversation))
+}
+
+async fn overloaded(error: BoxError) -> ApiError {
+    if error.is::<tower::load_shed::error::Overloaded>() {
+        metrics::counter!("teller_shed_requests_total").increment(1);
+        ApiError::Overloaded
+    } else if error.is::<tower::timeout::error::Elapsed>() {
+        ApiError::Timeout
+    } else {
+        ApiError::Internal(anyhow::anyhow!(error))
+    }
+}
 
 #[derive(Debug, Deserialize)]
 pub struct ChatBody {
@@ -55,28 +84,24 @@ impl ChatBody {
     }
 }
 
-pub async fn chat(
-    State(state): State<AppState>,
-    AppJson(body): AppJson<ChatBody>,
-) -> Result<Json<ChatReply>, ApiError> {
+async fn chat(State(pipeline): State<Pipeline>, AppJson(body): AppJson<ChatBody>) -> Result<Json<ChatReply>, ApiError> {
     let request = body.parse()?;
-    Ok(Json(state.pipeline.respond(request, None).await?))
+    Ok(Json(pipeline.respond(request, &mut WholeReply).await?))
 }
 
-pub async fn chat_stream(
-    State(state): State<AppState>,
+async fn chat_stream(
+    State(pipeline): State<Pipeline>,
     AppJson(body): AppJson<ChatBody>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let request = body.parse()?;
     // Authorisation problems are plain HTTP errors, before the stream starts.
     if let Some((id, token)) = &request.conversation {
-        state.pipeline.authorise(*id, token).await?;
+        pipeline.authorise(*id, token).await?;
     }
     let (tx, rx) = mpsc::unbounded_channel();
-    let pipeline = state.pipeline.clone();
     // The turn runs in its own task; dropping the response (client gone) closes the
     // channel, which stops generation at the next token.
-    let turn = tokio::spawn(async move { pipeline.respond(request, Some(tx)).await });
+    let turn = tokio::spawn(async move { pipeline.respond(request, &mut Streamed(tx)).await });
     let stream = futures::stream::unfold(Some((rx, turn)), |state| async move {
         let (mut rx, turn) = state?;
         match rx.recv().await {
@@ -112,8 +137,8 @@ fn final_event(outcome: Result<Result<ChatReply, ChatError>, tokio::task::JoinEr
     event.expect("events serialise")
 }
 
-pub async fn conversation(
-    State(state): State<AppState>,
+async fn conversation(
+    State(pipeline): State<Pipeline>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -121,18 +146,17 @@ pub async fn conversation(
         .parse()
         .map_err(|_| ApiError::Chat(ChatError::ConversationNotFound))?;
     let token = conversation_token(&headers).ok_or(ApiError::TokenRequired)?;
-    let messages = state.pipeline.transcript(id, &token).await?;
+    let messages = pipeline.transcript(id, token).await?;
     Ok(Json(json!({ "conversation_id": id, "messages": messages })))
 }
 
 /// `Authorization: Bearer <token>` or `X-Conversation-Token: <token>`.
-fn conversation_token(headers: &HeaderMap) -> Option<String> {
-    let bearer = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    bearer
-        .or_else(|| headers.get("x-conversation-token").and_then(|v| v.to_str().ok()))
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
+fn conversation_token(headers: &HeaderMap) -> Option<&str> {
+    crate::auth::bearer(headers).or_else(|| {
+        headers
+            .get("x-conversation-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    })
 }

@@ -1,6 +1,7 @@
 //! The API's one error type: a stable machine-readable `code`, a fitting status, and a
 //! message safe to show. 5xx bodies stay generic; the detail goes to the log.
 
+use crate::audit::AuditError;
 use crate::chat::ChatError;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -12,6 +13,8 @@ use serde_json::json;
 pub enum ApiError {
     #[error(transparent)]
     Chat(#[from] ChatError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
     #[error("the request body is not valid JSON: {0}")]
     InvalidJson(String),
     #[error("{0}")]
@@ -51,6 +54,11 @@ impl ApiError {
                 // Nobody reads this response; 499 is the de-facto "client closed request".
                 ChatError::Cancelled => StatusCode::from_u16(499).expect("valid status"),
             },
+            ApiError::Audit(e) => match e {
+                AuditError::Unavailable(_) | AuditError::Migration(_) => StatusCode::SERVICE_UNAVAILABLE,
+                AuditError::Duplicate(_) => StatusCode::CONFLICT,
+                AuditError::InvalidRecord(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
             ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -69,6 +77,11 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Chat(e) => e.code(),
+            ApiError::Audit(e) => match e {
+                AuditError::Unavailable(_) | AuditError::Migration(_) => "audit_unavailable",
+                AuditError::Duplicate(_) => "already_exists",
+                AuditError::InvalidRecord(_) => "internal_error",
+            },
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::PayloadTooLarge => "payload_too_large",
@@ -89,14 +102,15 @@ impl ApiError {
         let message = if self.status().is_server_error() {
             // Never leak internals: the generic text for the status.
             match self {
-                ApiError::Chat(ChatError::AuditUnavailable(_)) => {
+                ApiError::Chat(ChatError::AuditUnavailable(_))
+                | ApiError::Audit(AuditError::Unavailable(_) | AuditError::Migration(_)) => {
                     "the conversation record is unavailable, so no answer can be given; please try again shortly"
                         .to_string()
                 }
                 ApiError::Chat(ChatError::RetrievalUnavailable(_)) => {
                     "the knowledge base is unavailable; please try again shortly".to_string()
                 }
-                ApiError::Internal(_) => "internal error".to_string(),
+                ApiError::Internal(_) | ApiError::Audit(_) => "internal error".to_string(),
                 other => other.to_string(),
             }
         } else {

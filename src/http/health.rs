@@ -1,21 +1,33 @@
 //! Liveness, readiness and Prometheus metrics.
 
 use super::AppState;
+use crate::audit::AuditStore;
+use crate::retrieval::Index;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::Json;
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
+use std::sync::Arc;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
 
 /// The process is up.
-pub async fn healthz() -> impl IntoResponse {
+async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
 /// Both stores answer: the audit database and the vector index.
-pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let audit = state.pipeline.audit.ping().await;
-    let index = state.pipeline.index.store.count().await;
+async fn readyz(State(audit): State<Arc<AuditStore>>, State(index): State<Index>) -> impl IntoResponse {
+    let audit = audit.ping().await;
+    let index = index.store.count().await;
     let ready = audit.is_ok() && index.is_ok();
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
@@ -31,9 +43,9 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (status, Json(body))
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(metrics): State<PrometheusHandle>) -> impl IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        metrics.render(),
     )
 }

@@ -1,23 +1,24 @@
-//! HTTP: routers, layers and the shared state. Handlers are thin; the work happens in
-//! [`crate::chat::Pipeline`].
+//! HTTP: the shared state, one router per feature merged once with the layers, and the
+//! error type. Handlers are thin; the work happens in [`crate::chat::Pipeline`] and
+//! [`crate::audit::AuditStore`].
 
 pub mod audit;
 pub mod chat;
 pub mod error;
+pub mod extract;
 pub mod health;
 
+use crate::audit::AuditStore;
 use crate::chat::Pipeline;
-use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use crate::retrieval::Index;
+use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{BoxError, Router};
+use axum::Router;
 use error::ApiError;
 use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tower::limit::GlobalConcurrencyLimitLayer;
-use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 use tower_http::trace::TraceLayer;
@@ -25,10 +26,13 @@ use tower_http::trace::TraceLayer;
 /// Largest request body accepted (a 2,000-character message in JSON is well below).
 pub const BODY_LIMIT_BYTES: usize = 32 * 1024;
 
-/// State shared by every handler.
-#[derive(Clone)]
+/// The services handlers share, each held once; a handler asks for the one it needs
+/// (`State<Arc<AuditStore>>`, `State<Pipeline>`).
+#[derive(Clone, FromRef)]
 pub struct AppState {
     pub pipeline: Pipeline,
+    pub audit: Arc<AuditStore>,
+    pub index: Index,
     pub metrics: PrometheusHandle,
 }
 
@@ -41,33 +45,12 @@ pub struct HttpLimits {
     pub request_timeout: Duration,
 }
 
-pub fn router(state: AppState, limits: HttpLimits) -> Router {
-    // Load shedding: beyond the limit a turn is refused at once with 503 + Retry-After,
-    // instead of queueing until every request misses its deadline.
-    // One limit shared by both chat routes (a plain concurrency layer would count each
-    // route separately).
-    let shed = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(overloaded))
-        .load_shed()
-        .layer(GlobalConcurrencyLimitLayer::new(limits.max_concurrent_turns));
-    let chat = Router::new()
-        .route(
-            "/v1/chat",
-            post(chat::chat).layer(
-                ServiceBuilder::new()
-                    .layer(HandleErrorLayer::new(overloaded))
-                    .timeout(limits.request_timeout),
-            ),
-        )
-        .route("/v1/chat/stream", post(chat::chat_stream))
-        .layer(shed)
-        .route("/v1/conversations/{id}", get(chat::conversation));
+/// The whole API: each feature's routes, with the layers applied once.
+pub fn api_router(state: AppState, limits: HttpLimits) -> Router {
     Router::new()
-        .merge(chat)
+        .merge(chat::router(limits))
         .merge(audit::router())
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .merge(health::router())
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
@@ -80,17 +63,6 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
         }))
-}
-
-async fn overloaded(error: BoxError) -> ApiError {
-    if error.is::<tower::load_shed::error::Overloaded>() {
-        metrics::counter!("teller_shed_requests_total").increment(1);
-        ApiError::Overloaded
-    } else if error.is::<tower::timeout::error::Elapsed>() {
-        ApiError::Timeout
-    } else {
-        ApiError::Internal(anyhow::anyhow!(error))
-    }
 }
 
 /// Request count and latency per route and status.

@@ -4,7 +4,9 @@
 pub mod bm25;
 pub mod edge;
 pub mod embed;
+pub mod passages;
 pub mod query;
+pub mod sentences;
 pub mod server;
 pub mod store;
 pub mod vocabulary;

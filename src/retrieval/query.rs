@@ -3,20 +3,14 @@
 //! The chat pipeline, `teller eval` (questions with `history`) and tests all call
 //! [`retrieval_query`], so offline evaluation measures exactly what customers get.
 
+use crate::conversation::Speaker;
 use serde::{Deserialize, Serialize};
 
-/// A turn of conversation history.
+/// A turn of conversation history (`{"role": "user" | "assistant", "content"}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Turn {
-    pub role: Role,
+    pub role: Speaker,
     pub content: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    User,
-    Assistant,
 }
 
 /// Turns a follow-up ("and the gold one?") into a query that stands on its own, without
@@ -31,7 +25,7 @@ pub fn retrieval_query(history: &[Turn], message: &str) -> String {
     let previous = history
         .iter()
         .rev()
-        .find(|t| t.role == Role::User && !t.content.trim().is_empty());
+        .find(|t| t.role == Speaker::Customer && !t.content.trim().is_empty());
     match previous {
         Some(turn) => format!("{message}\n{message}\n{}", turn.content.trim()),
         None => message.to_string(),
@@ -46,11 +40,11 @@ mod tests {
     fn follow_ups_carry_the_previous_question() {
         let history = vec![
             Turn {
-                role: Role::User,
+                role: Speaker::Customer,
                 content: "minimum income for the classic card?".into(),
             },
             Turn {
-                role: Role::Assistant,
+                role: Speaker::Assistant,
                 content: "HVD 96,000.".into(),
             },
         ];

@@ -3,7 +3,10 @@
 
 use serde_json::json;
 use std::sync::Arc;
-use teller::audit::{verify_chain, AuditStore, EventBatch, NewConversation, NewEvent, NewMessage, GENESIS_HASH};
+use teller::audit::{
+    verify_chain, Actor, AuditStore, EventBatch, EventKind, NewConversation, NewEvent, NewMessage, GENESIS_HASH,
+};
+use teller::conversation::{Mode, Speaker};
 use uuid::Uuid;
 
 /// A fresh, empty database of each available kind: a SQLite file, and a PostgreSQL schema
@@ -41,14 +44,14 @@ fn turn_batch(conversation: Uuid, new: bool, n: usize) -> EventBatch {
         }),
         events: vec![
             NewEvent {
-                actor: "customer".into(),
-                kind: "message_received".into(),
+                actor: Actor::Customer,
+                kind: EventKind::MessageReceived,
                 conversation_id: Some(conversation),
                 payload: json!({ "content": format!("question {n}"), "turn": n }),
             },
             NewEvent {
-                actor: "assistant".into(),
-                kind: "answer".into(),
+                actor: Actor::Assistant,
+                kind: EventKind::Answer,
                 conversation_id: Some(conversation),
                 payload: json!({ "answer": format!("answer {n}"), "score": 0.1 + n as f64 }),
             },
@@ -58,7 +61,7 @@ fn turn_batch(conversation: Uuid, new: bool, n: usize) -> EventBatch {
                 id: Uuid::new_v4(),
                 conversation_id: conversation,
                 turn: n as i64,
-                role: "user".into(),
+                speaker: Speaker::Customer,
                 content: format!("question {n}"),
                 mode: None,
                 citations: None,
@@ -69,10 +72,10 @@ fn turn_batch(conversation: Uuid, new: bool, n: usize) -> EventBatch {
                 id: Uuid::new_v4(),
                 conversation_id: conversation,
                 turn: n as i64,
-                role: "assistant".into(),
+                speaker: Speaker::Assistant,
                 content: format!("answer {n}"),
-                mode: Some("extractive".into()),
-                citations: Some(json!([])),
+                mode: Some(Mode::Extractive),
+                citations: Some(vec![]),
                 handoff_reason: None,
                 event_index: 1,
             },
@@ -365,16 +368,19 @@ async fn staff_tokens_authenticate_until_revoked() {
     for (url, _dir) in databases("tokens").await {
         let store = AuditStore::connect(&url).await.unwrap();
         let token = store
-            .create_token("alice", teller::audit::Role::Compliance)
+            .create_token("alice", teller::audit::StaffRole::Compliance)
             .await
             .unwrap();
         let staff = store.authenticate(&token).await.unwrap().unwrap();
         assert_eq!(
             (staff.name.as_str(), staff.role),
-            ("alice", teller::audit::Role::Compliance)
+            ("alice", teller::audit::StaffRole::Compliance)
         );
         assert!(
-            store.create_token("alice", teller::audit::Role::Agent).await.is_err(),
+            store
+                .create_token("alice", teller::audit::StaffRole::Agent)
+                .await
+                .is_err(),
             "names are unique"
         );
         assert!(store.authenticate("tlr_guess").await.unwrap().is_none());
@@ -394,11 +400,11 @@ async fn purge_erases_old_content_keeps_held_conversations_and_the_chain_verifie
         store.append(turn_batch(old, true, 1)).await.unwrap();
         store.append(turn_batch(held, true, 1)).await.unwrap();
         store
-            .hold(&held.to_string(), "complaint under investigation", "operator")
+            .hold(&held.to_string(), "complaint under investigation", Actor::Operator)
             .await
             .unwrap();
         let future = "2999-01-01T00:00:00.000000Z";
-        let report = store.purge(future, "operator").await.unwrap();
+        let report = store.purge(future, Actor::Operator).await.unwrap();
         assert_eq!(
             (report.events_erased, report.messages_deleted, report.conversations_held),
             (2, 2, 1),

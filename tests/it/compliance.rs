@@ -4,9 +4,9 @@
 use crate::app::{spawn_app, spawn_app_with, AppOptions};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use teller::audit::{AuditStore, Role};
+use teller::audit::{AuditStore, StaffRole};
 
-async fn staff_token(app: &crate::app::TestApp, name: &str, role: Role) -> String {
+async fn staff_token(app: &crate::app::TestApp, name: &str, role: StaffRole) -> String {
     let url = teller::startup::database_url(&app.settings).unwrap();
     AuditStore::connect(&url)
         .await
@@ -21,8 +21,8 @@ async fn only_compliance_tokens_read_the_record_and_every_read_is_recorded() {
     let app = spawn_app().await;
     let reply = app.ask("What is the annual fee for the Gold card?").await;
     let id = reply["conversation_id"].as_str().unwrap().to_string();
-    let compliance = staff_token(&app, "carol", Role::Compliance).await;
-    let agent = staff_token(&app, "adam", Role::Agent).await;
+    let compliance = staff_token(&app, "carol", StaffRole::Compliance).await;
+    let agent = staff_token(&app, "adam", StaffRole::Agent).await;
     let customer = reply["conversation_token"].as_str().unwrap();
 
     for path in [

@@ -3,11 +3,11 @@
 //! the corpus's IDF: a [`Reading`] holds the three things they need (the question's terms,
 //! the term weights, the tokenised passages) so each turn tokenises its question once.
 
-use super::extractive::sentences;
+use super::bm25::Bm25Encoder;
+use super::sentences::sentences;
+use super::vocabulary::Vocabulary;
 use crate::knowledge::chunk::Chunk;
 use crate::lang::Lang;
-use crate::retrieval::bm25::Bm25Encoder;
-use crate::retrieval::vocabulary::Vocabulary;
 use std::collections::HashSet;
 use std::sync::Arc;
 

@@ -4,14 +4,21 @@
 //! A malformed file becomes a [`LoadError`] naming the file and the problem; the other
 //! files still load, so one bad edit never empties the index.
 
-use super::clean::{clean_text, one_line};
+mod faq;
+mod html;
+mod markdown;
+mod text;
+
 use crate::lang::Lang;
-use scraper::{ElementRef, Html, Node};
+use faq::parse_faq_yaml;
+use html::parse_html;
+use markdown::parse_markdown;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use text::parse_text;
 use walkdir::WalkDir;
 
 /// What kind of item a source is; FAQ entries can be served verbatim as approved answers.
@@ -194,58 +201,7 @@ impl Format {
     }
 }
 
-#[derive(Deserialize)]
-struct FaqEntry {
-    id: String,
-    lang: String,
-    question: String,
-    answer: String,
-    product: Option<String>,
-    #[serde(default)]
-    tags: Vec<String>,
-    #[serde(default = "approved_by_default")]
-    approved: bool,
-    effective_date: Option<String>,
-}
-
-fn approved_by_default() -> bool {
-    true
-}
-
-fn parse_faq_yaml(raw: &str, relative: &Path) -> Result<Vec<Source>, String> {
-    let entries: Vec<FaqEntry> = serde_yaml::from_str(raw).map_err(|e| format!("invalid FAQ YAML: {e}"))?;
-    entries
-        .into_iter()
-        .enumerate()
-        .map(|(n, entry)| {
-            let at = |msg: String| format!("entry {} ({:?}): {msg}", n + 1, entry.id);
-            let id = valid_id(&entry.id).map_err(at)?;
-            let lang = entry.lang.parse::<Lang>().map_err(|e| at(e.to_string()))?;
-            let question = one_line(&entry.question);
-            let answer = clean_text(&entry.answer);
-            if question.is_empty() || answer.is_empty() {
-                return Err(at("question and answer must not be empty".into()));
-            }
-            Ok(Source {
-                id,
-                kind: SourceKind::Faq,
-                title: question.clone(),
-                lang,
-                product: entry.product.map(|p| one_line(&p)).filter(|p| !p.is_empty()),
-                effective_date: entry.effective_date,
-                tags: entry.tags,
-                origin: relative.to_path_buf(),
-                content: Content::Faq {
-                    question,
-                    answer,
-                    approved: entry.approved,
-                },
-            })
-        })
-        .collect()
-}
-
-fn valid_id(id: &str) -> Result<String, String> {
+pub(super) fn valid_id(id: &str) -> Result<String, String> {
     let id = id.trim();
     if id.is_empty() || id.len() > 200 || id.chars().any(char::is_whitespace) {
         return Err(format!("id must be 1-200 characters without spaces, got {id:?}"));
@@ -253,284 +209,8 @@ fn valid_id(id: &str) -> Result<String, String> {
     Ok(id.to_string())
 }
 
-#[derive(Deserialize)]
-struct FrontMatter {
-    id: String,
-    title: String,
-    lang: String,
-    product: Option<String>,
-    effective_date: Option<serde_yaml::Value>,
-    #[serde(default)]
-    tags: Vec<String>,
-}
-
-fn parse_markdown(raw: &str, relative: &Path) -> Result<Source, String> {
-    let raw = raw.trim_start_matches('\u{FEFF}');
-    let rest = raw
-        .strip_prefix("---\n")
-        .or_else(|| raw.strip_prefix("---\r\n"))
-        .ok_or("missing YAML front matter (the file must start with a line `---`)")?;
-    let end = rest.find("\n---").ok_or("front matter is not closed by a line `---`")?;
-    let front: FrontMatter = serde_yaml::from_str(&rest[..end]).map_err(|e| format!("invalid front matter: {e}"))?;
-    let body = rest[end + 4..].trim_start_matches(['-', '\r']);
-    let lang = front.lang.parse::<Lang>().map_err(|e| e.to_string())?;
-    let title = one_line(&front.title);
-    let sections = markdown_sections(body, &title);
-    if sections.is_empty() {
-        return Err("document has no text after the front matter".into());
-    }
-    Ok(Source {
-        id: valid_id(&front.id)?,
-        kind: SourceKind::Document,
-        title,
-        lang,
-        product: front.product.map(|p| one_line(&p)),
-        effective_date: front.effective_date.and_then(yaml_scalar),
-        tags: front.tags,
-        origin: relative.to_path_buf(),
-        content: Content::Sections(sections),
-    })
-}
-
-fn yaml_scalar(value: serde_yaml::Value) -> Option<String> {
-    match value {
-        serde_yaml::Value::String(s) => Some(s),
-        serde_yaml::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// Splits Markdown at `##` headings outside code fences. A leading `#` line that repeats
-/// the title is dropped (the title travels with every chunk anyway).
-fn markdown_sections(body: &str, title: &str) -> Vec<Section> {
-    let mut sections = Vec::new();
-    let mut heading: Option<String> = None;
-    let mut text = String::new();
-    let mut in_fence = false;
-    for line in body.lines() {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
-            in_fence = !in_fence;
-        }
-        if !in_fence {
-            if let Some(h) = trimmed.strip_prefix("## ") {
-                push_section(&mut sections, heading.take(), &text);
-                text.clear();
-                heading = Some(one_line(h.trim_end_matches('#')));
-                continue;
-            }
-            if let Some(h) = trimmed.strip_prefix("# ") {
-                if heading.is_none() && text.trim().is_empty() && one_line(h) == title {
-                    continue;
-                }
-            }
-        }
-        text.push_str(line);
-        text.push('\n');
-    }
-    push_section(&mut sections, heading, &text);
-    sections
-}
-
-fn push_section(sections: &mut Vec<Section>, heading: Option<String>, text: &str) {
-    let text = clean_text(text);
-    if !text.is_empty() {
-        sections.push(Section { heading, text });
-    }
-}
-
-/// Elements whose content is never shown to a reader.
-const INVISIBLE_TAGS: &[&str] = &[
-    "script", "style", "noscript", "template", "head", "svg", "iframe", "object", "nav", "footer",
-];
-const BLOCK_TAGS: &[&str] = &[
-    "p",
-    "div",
-    "section",
-    "article",
-    "main",
-    "header",
-    "li",
-    "ul",
-    "ol",
-    "table",
-    "tr",
-    "br",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "blockquote",
-    "pre",
-    "dd",
-    "dt",
-    "hr",
-];
-
-fn parse_html(raw: &str, relative: &Path) -> Result<Source, String> {
-    let doc = Html::parse_document(raw);
-    let root = doc.root_element();
-    let lang = root.value().attr("lang").and_then(|l| l.parse::<Lang>().ok());
-    let meta = |name: &str| {
-        let selector = scraper::Selector::parse(&format!("meta[name=\"{name}\"]")).ok()?;
-        doc.select(&selector).next()?.value().attr("content").map(one_line)
-    };
-    let mut walker = HtmlText::default();
-    walker.walk(root);
-    walker.finish_section();
-    let title = select_text(&doc, "title")
-        .or_else(|| select_text(&doc, "h1"))
-        .unwrap_or_else(|| path_id(relative));
-    let mut sections = walker.sections;
-    if let Some(first) = sections.first_mut() {
-        // The page's own <h1> repeats the title.
-        if first.heading.is_none() {
-            if let Some(rest) = first.text.strip_prefix(&title) {
-                first.text = rest.trim_start().to_string();
-            }
-        }
-    }
-    sections.retain(|s| !s.text.is_empty());
-    if sections.is_empty() {
-        return Err("page has no visible text".into());
-    }
-    let all_text: String = sections.iter().map(|s| s.text.as_str()).collect();
-    Ok(Source {
-        id: meta("id").unwrap_or_else(|| path_id(relative)),
-        kind: SourceKind::Document,
-        lang: lang.unwrap_or_else(|| Lang::detect(&all_text)),
-        title,
-        product: meta("product"),
-        effective_date: meta("effective_date"),
-        tags: Vec::new(),
-        origin: relative.to_path_buf(),
-        content: Content::Sections(sections),
-    })
-}
-
-fn select_text(doc: &Html, selector: &str) -> Option<String> {
-    let selector = scraper::Selector::parse(selector).ok()?;
-    let text = one_line(&doc.select(&selector).next()?.text().collect::<String>());
-    (!text.is_empty()).then_some(text)
-}
-
-/// Collects visible text, starting a new section at each `<h2>`.
-#[derive(Default)]
-struct HtmlText {
-    sections: Vec<Section>,
-    heading: Option<String>,
-    text: String,
-}
-
-impl HtmlText {
-    fn walk(&mut self, element: ElementRef<'_>) {
-        for child in element.children() {
-            match child.value() {
-                Node::Text(text) => self.text.push_str(text),
-                Node::Element(el) => {
-                    let Some(child_el) = ElementRef::wrap(child) else {
-                        continue;
-                    };
-                    let name = el.name();
-                    if INVISIBLE_TAGS.contains(&name) || is_hidden(el) {
-                        continue;
-                    }
-                    if name == "h2" {
-                        self.finish_section();
-                        self.heading = Some(one_line(&visible_text(child_el)));
-                        continue;
-                    }
-                    let block = BLOCK_TAGS.contains(&name);
-                    if block {
-                        self.text.push('\n');
-                    }
-                    if name == "li" {
-                        self.text.push_str("- ");
-                    }
-                    self.walk(child_el);
-                    if name == "td" || name == "th" {
-                        self.text.push_str(" | ");
-                    } else if block {
-                        self.text.push('\n');
-                    }
-                }
-                // Comments, doctype and processing instructions are never visible.
-                _ => {}
-            }
-        }
-    }
-
-    fn finish_section(&mut self) {
-        let text: String = self
-            .text
-            .lines()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect::<Vec<_>>()
-            .join("\n");
-        push_section(&mut self.sections, self.heading.take(), &text);
-        self.text.clear();
-    }
-}
-
-fn visible_text(element: ElementRef<'_>) -> String {
-    let mut inner = HtmlText::default();
-    inner.walk(element);
-    inner.text
-}
-
-fn is_hidden(el: &scraper::node::Element) -> bool {
-    if el.attr("hidden").is_some() || el.attr("aria-hidden") == Some("true") {
-        return true;
-    }
-    if el.name() == "input" && el.attr("type") == Some("hidden") {
-        return true;
-    }
-    el.attr("style").is_some_and(|style| {
-        let style: String = style
-            .to_ascii_lowercase()
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        style.contains("display:none")
-            || style.contains("visibility:hidden")
-            || style.contains("font-size:0")
-            || style.contains("opacity:0;")
-            || style.ends_with("opacity:0")
-    })
-}
-
-fn parse_text(raw: &str, relative: &Path) -> Result<Source, String> {
-    let text = clean_text(raw);
-    let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
-    let title = one_line(first);
-    if title.is_empty() {
-        return Err("file is empty".into());
-    }
-    let body = if rest.trim().is_empty() {
-        text.clone()
-    } else {
-        clean_text(rest)
-    };
-    Ok(Source {
-        id: path_id(relative),
-        kind: SourceKind::Document,
-        lang: Lang::detect(&text),
-        title,
-        product: None,
-        effective_date: None,
-        tags: Vec::new(),
-        origin: relative.to_path_buf(),
-        content: Content::Sections(vec![Section {
-            heading: None,
-            text: body,
-        }]),
-    })
-}
-
 /// `notes/atm-network.txt` → `notes/atm-network`: stable as long as the file stays put.
-fn path_id(relative: &Path) -> String {
+pub(super) fn path_id(relative: &Path) -> String {
     relative
         .with_extension("")
         .components()

@@ -1,0 +1,97 @@
+//! Reading conversations back: a customer's transcript, and the compliance search over
+//! conversations with every event of one.
+
+use super::records::{EventKind, MessageRow, Payload, StoredEvent, StoredMessage, EVENT_COLUMNS, MESSAGE_COLUMNS};
+use super::store::{AuditError, AuditStore};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One row of the conversation search.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct ConversationSummary {
+    pub id: String,
+    pub lang: String,
+    pub created_at: String,
+    pub turns: i64,
+    pub last_mode: Option<String>,
+    pub handoff_reason: Option<String>,
+}
+
+/// Filters of the conversation search (all optional); recorded, but for the page size,
+/// as the payload of the search's audit event.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ConversationQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub mode: Option<String>,
+    pub handoff_reason: Option<String>,
+    /// Text searched in the (masked) messages.
+    pub q: Option<String>,
+    pub page: Option<i64>,
+    #[serde(skip_serializing)]
+    pub per_page: Option<i64>,
+}
+
+impl Payload for ConversationQuery {
+    const KIND: EventKind = EventKind::ConversationsSearched;
+}
+
+impl AuditStore {
+    /// The stored token hash of a conversation, if it exists.
+    pub async fn conversation_token_hash(&self, id: Uuid) -> Result<Option<String>, AuditError> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT token_hash FROM conversations WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(hash,)| hash))
+    }
+
+    /// A conversation's messages in order (the customer-visible transcript).
+    pub async fn messages(&self, conversation_id: Uuid) -> Result<Vec<StoredMessage>, AuditError> {
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 ORDER BY turn, role DESC");
+        let rows: Vec<MessageRow> = sqlx::query_as(&sql)
+            .bind(conversation_id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(StoredMessage::try_from).collect()
+    }
+
+    /// Conversation search for compliance, newest first.
+    pub async fn search_conversations(&self, q: &ConversationQuery) -> Result<Vec<ConversationSummary>, AuditError> {
+        let per_page = q.per_page.unwrap_or(50).clamp(1, 500);
+        let offset = (q.page.unwrap_or(1).max(1) - 1) * per_page;
+        let like =
+            q.q.as_ref()
+                .map(|t| format!("%{}%", t.to_lowercase().replace('%', "\\%").replace('_', "\\_")));
+        Ok(sqlx::query_as(
+            "SELECT c.id, c.lang, c.created_at, \
+                (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.role = 'user') AS turns, \
+                (SELECT m.mode FROM messages m WHERE m.conversation_id = c.id AND m.role = 'assistant' ORDER BY m.turn DESC LIMIT 1) AS last_mode, \
+                (SELECT m.handoff_reason FROM messages m WHERE m.conversation_id = c.id AND m.handoff_reason IS NOT NULL ORDER BY m.turn DESC LIMIT 1) AS handoff_reason \
+             FROM conversations c \
+             WHERE ($1 IS NULL OR c.created_at >= $1) AND ($2 IS NULL OR c.created_at < $2) \
+               AND ($3 IS NULL OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.mode = $3)) \
+               AND ($4 IS NULL OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.handoff_reason = $4)) \
+               AND ($5 IS NULL OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND LOWER(m.content) LIKE $5 ESCAPE '\\')) \
+             ORDER BY c.created_at DESC, c.id LIMIT $6 OFFSET $7",
+        )
+        .bind(q.from.clone())
+        .bind(q.to.clone())
+        .bind(q.mode.clone())
+        .bind(q.handoff_reason.clone())
+        .bind(like)
+        .bind(per_page)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Every event of one conversation (turns, retrievals, answers), in order.
+    pub async fn conversation_events(&self, conversation_id: Uuid) -> Result<Vec<StoredEvent>, AuditError> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE conversation_id = $1 ORDER BY seq");
+        Ok(sqlx::query_as(&sql)
+            .bind(conversation_id.to_string())
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}

@@ -1,0 +1,168 @@
+//! The first stages of a turn: the customer's message screened, authorised into its
+//! conversation with the history loaded, and everything the later stages need to know
+//! about it.
+
+use super::pipeline::Pipeline;
+use super::types::{ChatError, ChatRequest};
+use crate::audit::{new_record_id, StoredMessage};
+use crate::auth;
+use crate::conversation::{HandoffReason, Mode, Speaker};
+use crate::guard::{escalation, pii, Screened};
+use crate::lang::Lang;
+use crate::retrieval::query::Turn;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+/// The conversation a turn belongs to, as the turn begins.
+pub(super) struct Conversation {
+    pub id: Uuid,
+    pub token: String,
+    /// The conversation starts with this turn.
+    pub is_new: bool,
+    /// Every message so far, in order.
+    pub history: Vec<StoredMessage>,
+}
+
+impl Conversation {
+    /// A conversation that starts now, with a token of its own.
+    fn start() -> Self {
+        Self {
+            id: new_record_id(),
+            token: auth::new_conversation_token(),
+            is_new: true,
+            history: Vec::new(),
+        }
+    }
+
+    /// 1-based number of the customer turn that comes next.
+    fn next_turn(&self) -> usize {
+        self.history.iter().filter(|m| m.speaker == Speaker::Customer).count() + 1
+    }
+
+    /// The assistant's last reply was a refusal, which offers a colleague.
+    fn offered_colleague(&self) -> bool {
+        self.history
+            .iter()
+            .rev()
+            .find(|m| m.speaker == Speaker::Assistant)
+            .is_some_and(|m| m.mode == Some(Mode::Refusal))
+    }
+
+    /// An earlier customer message had personal data masked: the reminder not to share it
+    /// was given then.
+    fn was_reminded(&self) -> bool {
+        self.history
+            .iter()
+            .any(|m| m.speaker == Speaker::Customer && pii::has_placeholder(&m.content))
+    }
+}
+
+/// One customer turn, screened and placed in its conversation.
+pub(super) struct Inbound {
+    pub conversation: Conversation,
+    /// 1-based number of the customer's turn.
+    pub number: usize,
+    pub lang: Lang,
+    /// What the inbound guardrails found; `screened.masked.text` is the message every
+    /// later stage and the record see.
+    pub screened: Screened,
+    /// Personal data was masked for the first time in this conversation: remind the
+    /// customer not to share it.
+    pub remind: bool,
+    /// The earlier turns the model may see, within their token budget.
+    pub history: Vec<Turn>,
+    /// The id the reply will have.
+    pub message_id: Uuid,
+    pub deadline: Instant,
+}
+
+impl Inbound {
+    /// The customer's message, masked.
+    pub fn message(&self) -> &str {
+        &self.screened.masked.text
+    }
+}
+
+impl Pipeline {
+    /// Screens the message, then opens its conversation (checking the token and the turn
+    /// cap). Personal data is masked before retrieval, the model, logs or the record see
+    /// it; every other check runs on the masked text.
+    pub(super) async fn receive(&self, request: ChatRequest, deadline: Instant) -> Result<Inbound, ChatError> {
+        let mut screened = self.guard.screen(request.message.as_str());
+        let conversation = match &request.conversation {
+            Some((id, token)) => {
+                self.authorise(*id, token).await?;
+                Conversation {
+                    id: *id,
+                    token: token.clone(),
+                    is_new: false,
+                    history: self.audit.messages(*id).await.map_err(ChatError::AuditUnavailable)?,
+                }
+            }
+            None => Conversation::start(),
+        };
+        tracing::Span::current().record("conversation_id", tracing::field::display(conversation.id));
+        let number = conversation.next_turn();
+        if number > self.options.max_turns {
+            return Err(ChatError::ConversationTooLong(self.options.max_turns));
+        }
+        let message = &screened.masked.text;
+        let lang = request.lang.unwrap_or_else(|| Lang::detect(message));
+        // A short yes right after the assistant offered a colleague accepts the offer.
+        if screened.escalation.is_none() && conversation.offered_colleague() && escalation::accepts_offer(message) {
+            screened.escalation = Some(HandoffReason::CustomerRequest);
+        }
+        // The reminder not to share personal data comes once per conversation.
+        let remind = !screened.masked.found.is_empty() && !conversation.was_reminded();
+        Ok(Inbound {
+            history: self.bounded_history(&conversation.history),
+            conversation,
+            number,
+            lang,
+            screened,
+            remind,
+            message_id: new_record_id(),
+            deadline,
+        })
+    }
+
+    /// Checks a conversation token; a wrong token looks exactly like an unknown conversation.
+    pub async fn authorise(&self, id: Uuid, token: &str) -> Result<(), ChatError> {
+        let stored = self
+            .audit
+            .conversation_token_hash(id)
+            .await
+            .map_err(ChatError::AuditUnavailable)?;
+        match stored {
+            Some(hash) if auth::matches(&hash, token) => Ok(()),
+            _ => Err(ChatError::ConversationNotFound),
+        }
+    }
+
+    /// Most recent turns that fit the token budget, oldest first. Turns refused as an
+    /// attempt to change the assistant's instructions (a refusal that offers no colleague,
+    /// see [`super::policy::Refusal::reason`]) are left out with their refusal: the model
+    /// never sees them.
+    fn bounded_history(&self, history: &[StoredMessage]) -> Vec<Turn> {
+        let mut budget = self.options.history_tokens;
+        let mut turns = Vec::new();
+        let flagged: Vec<i64> = history
+            .iter()
+            .filter(|m| m.mode == Some(Mode::Refusal) && m.handoff_reason.is_none())
+            .map(|m| m.turn)
+            .collect();
+        for m in history.iter().rev().filter(|m| !flagged.contains(&m.turn)) {
+            let cost = self.chunker.count_tokens(&m.content) + 4;
+            if cost > budget {
+                break;
+            }
+            budget -= cost;
+            turns.push(Turn {
+                role: m.speaker,
+                content: m.content.clone(),
+            });
+        }
+        turns.reverse();
+        turns
+    }
+}

@@ -1,0 +1,325 @@
+//! The record stage: what a turn writes to the audit log, as typed payloads, committed
+//! before the reply leaves.
+
+use super::answer::Answer;
+use super::evidence::Evidence;
+use super::inbound::Inbound;
+use super::pipeline::Pipeline;
+use super::policy::Grounding;
+use super::prompts::TemplateRef;
+use super::types::{ChatError, ChatReply};
+use crate::audit::{new_record_id, Actor, EventBatch, EventKind, NewConversation, NewEvent, NewMessage, Payload};
+use crate::auth;
+use crate::conversation::{Citation, Handoff, HandoffReason, Mode, Speaker};
+use crate::guard::PiiKind;
+use crate::lang::Lang;
+use crate::retrieval::query::Turn;
+use serde::Serialize;
+use uuid::Uuid;
+
+/// The customer's message, masked, with what the screen found.
+#[derive(Serialize)]
+struct MessageReceived<'a> {
+    message_id: Uuid,
+    turn: usize,
+    lang: Lang,
+    content: &'a str,
+    masked: &'a [PiiKind],
+    screen: Screen,
+}
+
+#[derive(Serialize)]
+struct Screen {
+    escalation: Option<HandoffReason>,
+    injection: bool,
+    advice: bool,
+}
+
+impl Payload for MessageReceived<'_> {
+    const KIND: EventKind = EventKind::MessageReceived;
+}
+
+/// What retrieval found, and how well it covered the question.
+#[derive(Serialize)]
+struct Retrieval<'a> {
+    query: &'a str,
+    backend: &'a str,
+    hits: Vec<RetrievedHit<'a>>,
+    grounding: &'a Grounding,
+}
+
+#[derive(Serialize)]
+struct RetrievedHit<'a> {
+    source_id: &'a str,
+    chunk_id: Uuid,
+    score: f32,
+}
+
+impl Payload for Retrieval<'_> {
+    const KIND: EventKind = EventKind::Retrieval;
+}
+
+/// The reply as sent, and how it was produced.
+#[derive(Serialize)]
+struct AnswerGiven<'a> {
+    message_id: Uuid,
+    turn: usize,
+    mode: Mode,
+    answer: &'a str,
+    citations: &'a [Citation],
+    handoff: Option<Handoff>,
+    templates: &'a [TemplateRef],
+    model: Option<&'a str>,
+    usage: Option<Usage>,
+    fallback: Option<&'static str>,
+    flags: &'a [&'static str],
+    latency_ms: Latency,
+}
+
+#[derive(Serialize)]
+struct Usage {
+    prompt_tokens: Option<u32>,
+    completion_tokens: Option<u32>,
+}
+
+/// Milliseconds spent in the stages before the record.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(super) struct Latency {
+    pub condense: f64,
+    pub retrieval: f64,
+    pub answer: f64,
+}
+
+impl Payload for AnswerGiven<'_> {
+    const KIND: EventKind = EventKind::Answer;
+}
+
+/// A risk alert of its own, so monitoring can count scams without reading turns.
+#[derive(Serialize)]
+struct RiskAlert {
+    reason: HandoffReason,
+    turn: usize,
+    message_id: Uuid,
+    lang: Lang,
+}
+
+impl Payload for RiskAlert {
+    const KIND: EventKind = EventKind::RiskAlert;
+}
+
+/// The customer's message of a turn whose client left before the reply.
+#[derive(Serialize)]
+struct MessageReceivedUnanswered<'a> {
+    turn: usize,
+    lang: Lang,
+    content: &'a str,
+}
+
+impl Payload for MessageReceivedUnanswered<'_> {
+    const KIND: EventKind = EventKind::MessageReceived;
+}
+
+#[derive(Serialize)]
+struct ReplyCancelled {
+    turn: usize,
+    reason: &'static str,
+}
+
+impl Payload for ReplyCancelled {
+    const KIND: EventKind = EventKind::ReplyCancelled;
+}
+
+/// An earlier turn of an evaluation question, recorded as its conversation's history.
+#[derive(Serialize)]
+struct HistorySeeded<'a> {
+    role: Speaker,
+    content: &'a str,
+}
+
+impl Payload for HistorySeeded<'_> {
+    const KIND: EventKind = EventKind::HistorySeeded;
+}
+
+fn message_received(turn: &Inbound, message_id: Uuid) -> MessageReceived<'_> {
+    let screened = &turn.screened;
+    MessageReceived {
+        message_id,
+        turn: turn.number,
+        lang: turn.lang,
+        content: turn.message(),
+        masked: &screened.masked.found,
+        screen: Screen {
+            escalation: screened.escalation,
+            injection: screened.injection,
+            advice: screened.asks_for_advice,
+        },
+    }
+}
+
+fn answer_given<'a>(turn: &Inbound, reply: &'a ChatReply, answer: &'a Answer, latency: Latency) -> AnswerGiven<'a> {
+    AnswerGiven {
+        message_id: reply.message_id,
+        turn: turn.number,
+        mode: reply.mode,
+        answer: &reply.answer,
+        citations: &reply.citations,
+        handoff: reply.handoff,
+        templates: &answer.templates,
+        model: answer.model.as_deref(),
+        usage: answer.usage.map(|(prompt_tokens, completion_tokens)| Usage {
+            prompt_tokens,
+            completion_tokens,
+        }),
+        fallback: answer.fallback,
+        flags: &answer.flags,
+        latency_ms: latency,
+    }
+}
+
+fn new_conversation(turn: &Inbound) -> Option<NewConversation> {
+    turn.conversation.is_new.then(|| NewConversation {
+        id: turn.conversation.id,
+        token_hash: auth::hash(&turn.conversation.token),
+        lang: turn.lang.to_string(),
+    })
+}
+
+impl Pipeline {
+    /// Everything one answered turn records: the message, the retrieval, the answer, a
+    /// risk alert for a scam, and the two transcript rows.
+    pub(super) fn turn_record(
+        &self,
+        turn: &Inbound,
+        evidence: &Evidence<'_>,
+        reply: &ChatReply,
+        answer: &Answer,
+        latency: Latency,
+    ) -> EventBatch {
+        let id = Some(turn.conversation.id);
+        let user_message_id = new_record_id();
+        let mut events = vec![
+            NewEvent::of(Actor::Customer, id, &message_received(turn, user_message_id)),
+            NewEvent::of(Actor::Customer, id, &self.retrieval(evidence)),
+            NewEvent::of(Actor::Assistant, id, &answer_given(turn, reply, answer, latency)),
+        ];
+        if let Some(reason) = turn.screened.escalation.filter(|r| r.is_risk()) {
+            let alert = RiskAlert {
+                reason,
+                turn: turn.number,
+                message_id: reply.message_id,
+                lang: turn.lang,
+            };
+            events.push(NewEvent::of(Actor::System, id, &alert));
+        }
+        let message = |id, speaker, content: &str, event_index| NewMessage {
+            id,
+            conversation_id: turn.conversation.id,
+            turn: turn.number as i64,
+            speaker,
+            content: content.to_string(),
+            mode: None,
+            citations: None,
+            handoff_reason: None,
+            event_index,
+        };
+        EventBatch {
+            conversation: new_conversation(turn),
+            events,
+            messages: vec![
+                message(user_message_id, Speaker::Customer, turn.message(), 0),
+                NewMessage {
+                    mode: Some(reply.mode),
+                    citations: Some(reply.citations.clone()),
+                    handoff_reason: reply.handoff.map(|h| h.reason),
+                    ..message(reply.message_id, Speaker::Assistant, &reply.answer, 2)
+                },
+            ],
+        }
+    }
+
+    fn retrieval<'e>(&'e self, evidence: &'e Evidence<'_>) -> Retrieval<'e> {
+        Retrieval {
+            query: &evidence.query.text,
+            backend: self.index.store.backend(),
+            hits: evidence
+                .retrieved
+                .sources
+                .iter()
+                .map(|h| RetrievedHit {
+                    source_id: &h.chunk.source_id,
+                    chunk_id: h.chunk.id,
+                    score: h.score,
+                })
+                .collect(),
+            grounding: &evidence.grounding,
+        }
+    }
+
+    /// A turn whose client left mid-answer: the customer's message is still recorded.
+    pub(super) async fn record_cancelled(&self, turn: &Inbound) {
+        let id = Some(turn.conversation.id);
+        let message = MessageReceivedUnanswered {
+            turn: turn.number,
+            lang: turn.lang,
+            content: turn.message(),
+        };
+        let cancelled = ReplyCancelled {
+            turn: turn.number,
+            reason: "client_disconnected",
+        };
+        let batch = EventBatch {
+            conversation: new_conversation(turn),
+            events: vec![
+                NewEvent::of(Actor::Customer, id, &message),
+                NewEvent::of(Actor::Customer, id, &cancelled),
+            ],
+            messages: Vec::new(),
+        };
+        if let Err(e) = self.audit.append(batch).await {
+            tracing::error!(error = %e, "could not record a cancelled turn");
+        }
+    }
+
+    /// Records earlier turns as a conversation of their own (for `teller eval`, whose
+    /// multi-turn questions come with history) and returns its id and token, so the
+    /// question is then asked exactly as a customer's follow-up would be.
+    pub async fn seed_conversation(&self, history: &[Turn], lang: Lang) -> Result<(Uuid, String), ChatError> {
+        let id = new_record_id();
+        let token = auth::new_conversation_token();
+        let mut batch = EventBatch {
+            conversation: Some(NewConversation {
+                id,
+                token_hash: auth::hash(&token),
+                lang: lang.to_string(),
+            }),
+            ..Default::default()
+        };
+        let mut turn = 0;
+        for t in history {
+            if t.role == Speaker::Customer {
+                turn += 1;
+            }
+            batch.messages.push(NewMessage {
+                id: new_record_id(),
+                conversation_id: id,
+                turn: turn.max(1),
+                speaker: t.role,
+                content: t.content.clone(),
+                mode: None,
+                citations: None,
+                handoff_reason: None,
+                event_index: batch.events.len(),
+            });
+            batch.events.push(NewEvent::of(
+                Actor::Evaluation,
+                Some(id),
+                &HistorySeeded {
+                    role: t.role,
+                    content: &t.content,
+                },
+            ));
+        }
+        self.audit.append(batch).await.map_err(ChatError::AuditUnavailable)?;
+        Ok((id, token))
+    }
+}

@@ -1,0 +1,64 @@
+//! The `teller` command line: one binary, one module per subcommand, each with its
+//! arguments and a `run`.
+
+mod audit;
+mod eval;
+mod guard_eval;
+mod ingest;
+mod search;
+mod serve;
+mod token;
+
+use crate::config::Settings;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "teller",
+    version,
+    about = "Retrieval-augmented customer service for retail banks"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API (ingests the knowledge base on first start if the index is empty).
+    Serve(serve::Args),
+    /// Index the knowledge base (incremental: unchanged sources are skipped).
+    Ingest(ingest::Args),
+    /// Search the index and print the best passages.
+    Search(search::Args),
+    /// The audit log: verify, checkpoint, export.
+    Audit {
+        #[command(subcommand)]
+        command: audit::Command,
+    },
+    /// Staff API tokens.
+    Token {
+        #[command(subcommand)]
+        command: token::Command,
+    },
+    /// Measure retrieval on labelled questions (see design.md §Evaluation).
+    Eval(eval::Args),
+    /// Measure the guardrails on labelled sets (pii.jsonl, escalation.jsonl,
+    /// injection.jsonl; format in tests/fixtures/guard/README.md) and print JSON.
+    GuardEval(guard_eval::Args),
+}
+
+/// Runs a parsed command; the exit code says whether it fully succeeded.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load()?;
+    match cli.command {
+        Command::Serve(args) => serve::run(settings, args).await,
+        Command::Ingest(args) => ingest::run(&settings, args).await,
+        Command::Search(args) => search::run(&settings, args).await,
+        Command::Audit { command } => audit::run(&settings, command).await,
+        Command::Token { command } => token::run(&settings, command).await,
+        Command::Eval(args) => eval::run(&settings, args).await,
+        Command::GuardEval(args) => guard_eval::run(&settings, args),
+    }
+}
