@@ -197,17 +197,29 @@ impl AuditStore {
     /// Runs one logical write that changes more than the log (a purge, a legal hold, a
     /// staff token): `write` gets a transaction holding the append lock of every process
     /// and returns its result with the events that record it, which are appended in the
-    /// same transaction before it commits.
+    /// same transaction before it commits. `write` must not append itself (the append
+    /// lock is not re-entrant).
     pub(super) async fn write_with_record<T>(
         &self,
         write: impl for<'t> AsyncFnOnce(&'t mut sqlx::AnyConnection) -> Result<(T, EventBatch), AuditError>,
     ) -> Result<T, AuditError> {
         let _local = self.appender.lock.lock().await;
         let mut tx = self.begin_append().await?;
-        let (value, batch) = write(&mut *tx).await?;
-        self.write_batches(&mut tx, vec![batch.into()]).await?;
-        tx.commit().await?;
-        Ok(value)
+        let written = match write(&mut *tx).await {
+            Ok((value, batch)) => self.write_batches(&mut tx, vec![batch.into()]).await.map(|_| value),
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(e) => {
+                // As in `commit_batches`: rolled back now, not later in the background.
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
     }
 
     /// A transaction holding the database's append lock (every process), so events get

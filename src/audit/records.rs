@@ -83,8 +83,8 @@ impl FromStr for Actor {
     }
 }
 
-/// A payload type and the kind of event it is the payload of, so a kind can never be
-/// recorded with another kind's payload.
+/// A payload type and the kind of event it is the payload of: events built with
+/// [`NewEvent::of`] cannot pair a kind with another kind's payload.
 pub trait Payload: Serialize {
     const KIND: EventKind;
 }

@@ -82,7 +82,9 @@ impl AuditStore {
                 .bind(now())
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| AuditError::on_unique(e, || format!("a legal hold on {conversation_id}")))?;
+                .map_err(|e| {
+                    AuditError::on_unique(e, || format!("conversation {conversation_id} is already on legal hold"))
+                })?;
             let placed = HoldPlaced {
                 conversation_id,
                 reason,

@@ -72,7 +72,11 @@ impl AuditStore {
             .bind(now())
             .execute(&mut *tx)
             .await
-            .map_err(|e| AuditError::on_unique(e, || format!("a token named {name:?}")))?;
+            .map_err(|e| {
+                AuditError::on_unique(e, || {
+                    format!("a token named {name:?} already exists; revoke it or choose another name")
+                })
+            })?;
             let created = TokenCreated { name, role };
             Ok(((), EventBatch::event(NewEvent::of(Actor::Operator, None, &created))))
         })

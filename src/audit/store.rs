@@ -19,8 +19,8 @@ pub enum AuditError {
     Unavailable(#[from] sqlx::Error),
     #[error("audit store migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
-    /// A unique name is taken (a staff token of that name exists).
-    #[error("{0} already exists")]
+    /// A unique name is taken (a staff token of that name exists); says what to do.
+    #[error("{0}")]
     Duplicate(String),
     #[error("unreadable audit record: {0}")]
     InvalidRecord(String),

@@ -103,7 +103,8 @@ fn safety_terms(reason: HandoffReason, lang: Lang) -> Option<&'static str> {
 
 impl Pipeline {
     /// The reply for `decision`. Streamed, the `meta` event goes out first; the text
-    /// follows live for a generated answer and after the commit for every other one.
+    /// follows live for a model's answer (and whatever replaces it when the model fails,
+    /// see [`super::generate`]) and after the commit for every other one.
     pub(super) async fn answer(
         &self,
         decision: Decision,

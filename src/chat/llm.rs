@@ -153,6 +153,7 @@ impl ChatModel for OpenAiChat {
         };
         let backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_millis(6_400))
             .with_max_times(limits.retries as usize);
         let (mut stream, first) = start
             .retry(backoff)

@@ -2,7 +2,7 @@
 //! the operator's action.
 
 use crate::audit::{
-    Actor, AuditExported, AuditVerified, Checkpoint, ExportFormat, PurgeReport, Timestamp, Verification, GENESIS_HASH,
+    Actor, AuditExported, AuditVerified, Checkpoint, ExportFormat, PurgeReport, Timestamp, GENESIS_HASH,
 };
 use crate::config::Settings;
 use crate::startup::open_audit;
@@ -68,10 +68,19 @@ pub async fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCo
             };
             audit.record_staff_action(Actor::Operator, &verified).await?;
             if report.intact() {
-                println!("{}", Verified(&report));
+                let head = report
+                    .head
+                    .as_ref()
+                    .map(|h| h.to_string())
+                    .unwrap_or_else(|| "empty".into());
+                println!("audit log intact: {} events, head {head}", report.events);
                 Ok(ExitCode::SUCCESS)
             } else {
-                eprintln!("{}", Verified(&report));
+                let (seq, error) = (
+                    report.first_bad_seq.unwrap_or_default(),
+                    report.error.unwrap_or_default(),
+                );
+                eprintln!("audit log NOT intact: first bad event seq {seq}: {error}");
                 Ok(ExitCode::FAILURE)
             }
         }
@@ -126,26 +135,6 @@ pub async fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCo
             audit.record_staff_action(Actor::Operator, &exported).await?;
             eprintln!("exported {count} events");
             Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-/// A verification as the operator reads it.
-struct Verified<'a>(&'a Verification);
-
-impl fmt::Display for Verified<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let report = self.0;
-        match (&report.error, report.first_bad_seq) {
-            (Some(error), Some(seq)) => write!(f, "audit log NOT intact: first bad event seq {seq}: {error}"),
-            _ => {
-                let head = report
-                    .head
-                    .as_ref()
-                    .map(|h| h.to_string())
-                    .unwrap_or_else(|| "empty".into());
-                write!(f, "audit log intact: {} events, head {head}", report.events)
-            }
         }
     }
 }

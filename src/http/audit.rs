@@ -6,8 +6,7 @@ use super::error::ApiError;
 use super::extract::ComplianceOfficer;
 use super::AppState;
 use crate::audit::{
-    AuditExported, AuditStore, AuditVerified, ConversationQuery, ConversationRead, ExportFormat,
-    Timestamp,
+    AuditExported, AuditStore, AuditVerified, ConversationQuery, ConversationRead, ExportFormat, Timestamp,
 };
 use crate::chat::ChatError;
 use axum::body::Body;

@@ -26,8 +26,9 @@ use tower_http::trace::TraceLayer;
 /// Largest request body accepted (a 2,000-character message in JSON is well below).
 pub const BODY_LIMIT_BYTES: usize = 32 * 1024;
 
-/// The services handlers share, each held once; a handler asks for the one it needs
-/// (`State<Arc<AuditStore>>`, `State<Pipeline>`).
+/// The services handlers share; a handler asks for the one it needs
+/// (`State<Arc<AuditStore>>`, `State<Pipeline>`) and never reaches through another. The
+/// pipeline holds the same audit store and index, not copies.
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub pipeline: Pipeline,
