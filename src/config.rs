@@ -47,6 +47,10 @@ pub struct Settings {
     /// Folder of prompt templates (`prompts.toml`, `en/`, `zh-CN/`); the templates built
     /// into the binary when unset.
     pub prompts_dir: Option<PathBuf>,
+    /// Folder of fitted models (`escalation.json`, `advice.json`, `answerability.json`,
+    /// `answerability-hybrid.json`, as `teller calibrate` writes them); the models built
+    /// into the binary when unset.
+    pub models_dir: Option<PathBuf>,
     /// The bank's name as the assistant says it.
     pub bank_name: String,
     /// Chat turns in flight before new ones are shed with 503.
@@ -122,6 +126,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TELLER_CHUNK_OVERLAP", "chunk_overlap"),
     ("TELLER_BIND", "bind"),
     ("TELLER_PROMPTS_DIR", "prompts_dir"),
+    ("TELLER_MODELS_DIR", "models_dir"),
     ("TELLER_BANK_NAME", "bank_name"),
     ("TELLER_MAX_CONCURRENT_TURNS", "max_concurrent_turns"),
     ("TELLER_REQUEST_TIMEOUT_MS", "request_timeout_ms"),

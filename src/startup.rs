@@ -2,11 +2,12 @@
 //! on first start), prompts, model, router and listener.
 
 use crate::audit::AuditStore;
+use crate::chat::answerability;
 use crate::chat::llm::{ChatModel, OpenAiChat};
 use crate::chat::prompts::Prompts;
 use crate::chat::{Pipeline, PipelineParts};
 use crate::config::Settings;
-use crate::guard::Guard;
+use crate::guard::{Guard, ScreenModels};
 use crate::http::{api_router, AppState};
 use crate::knowledge::{ingest, load_dir, IngestOptions};
 use crate::lang::Lang;
@@ -77,6 +78,7 @@ pub fn build_pipeline(settings: &Settings, index: Index, audit: Arc<AuditStore>)
         )) as Arc<dyn ChatModel>
     });
     let guard = guard_for(settings, &prompts)?;
+    let answerability = answerability_model(settings, index.embedder.is_some())?;
     let parts = PipelineParts {
         index,
         audit,
@@ -84,6 +86,8 @@ pub fn build_pipeline(settings: &Settings, index: Index, audit: Arc<AuditStore>)
         prompts: Arc::new(prompts),
         guard: Arc::new(guard),
         chunker: settings.chunker(),
+        answerability,
+        bank_name: settings.bank_name.clone(),
     };
     Ok(Pipeline::new(parts, settings.pipeline_options()))
 }
@@ -98,12 +102,29 @@ fn guard_for(settings: &Settings, prompts: &Prompts) -> anyhow::Result<Guard> {
         .into_iter()
         .map(|lang| prompts.text("system", lang))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Guard::for_bank(
+    let mut guard = Guard::for_bank(
         &knowledge_texts(settings),
         &settings.published_numbers(),
         &settings.link_domains(),
         &system_prompts,
-    ))
+    );
+    if let Some(dir) = &settings.models_dir {
+        guard.models = ScreenModels::load(dir)?;
+    }
+    Ok(guard)
+}
+
+/// The answerability model for the retrieval mode: the configured folder's, or the one
+/// built in.
+fn answerability_model(settings: &Settings, hybrid: bool) -> anyhow::Result<Arc<answerability::Model>> {
+    let Some(dir) = &settings.models_dir else {
+        return Ok(answerability::built_in(hybrid));
+    };
+    let path = dir.join(answerability::file_name(hybrid));
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Arc::new(serde_json::from_str(&text).with_context(|| {
+        format!("{} is not an answerability model", path.display())
+    })?))
 }
 
 fn load_prompts(settings: &Settings) -> anyhow::Result<Prompts> {

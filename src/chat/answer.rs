@@ -125,7 +125,15 @@ impl Pipeline {
             }
             Decision::Answer => match &self.llm {
                 Some(llm) => return self.generate(llm.as_ref(), turn, evidence, sink).await,
-                None => self.extractive(&evidence.question, &evidence.retrieved, None),
+                None => {
+                    let mut answer = self.extractive(&evidence.question, &evidence.retrieved, None);
+                    // A close call says so, and offers a colleague in the same reply.
+                    if answer.mode == Mode::Extractive && evidence.answerability.is_close() {
+                        answer.text = format!("{}\n\n{}", answer.text, self.text("uncertain", turn.lang));
+                        answer.templates.push(self.prompts.reference("uncertain"));
+                    }
+                    answer
+                }
             },
         };
         let framing = self.framing(turn);

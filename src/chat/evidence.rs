@@ -2,6 +2,7 @@
 //! retrieval, and the passages read against the question, which is what the answer
 //! policy decides on and every answer is built from.
 
+use super::answerability::{Answerability, Signals};
 use super::extractive;
 use super::inbound::Inbound;
 use super::llm::LlmMessage;
@@ -39,6 +40,8 @@ pub(super) struct Evidence<'p> {
     /// The query read against the passages.
     pub question: Reading<'p>,
     pub grounding: Grounding,
+    /// Whether the passages answer the question, with the signals that say so.
+    pub answerability: Answerability,
     pub condense_ms: f64,
     pub retrieval_ms: f64,
 }
@@ -66,11 +69,14 @@ impl Pipeline {
         metrics::stage("retrieval", retrieval_ms / 1e3);
         let question = self.reading(&query.text, turn.lang);
         let grounding = Grounding::measure(&question, &retrieved.sources);
+        let signals = Signals::measure(&question, &retrieved.sources, &self.discounted);
+        let answerability = self.answerability.judge(&query.text, signals);
         Ok(Evidence {
             query,
             retrieved,
             question,
             grounding,
+            answerability,
             condense_ms,
             retrieval_ms,
         })

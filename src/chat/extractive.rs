@@ -2,10 +2,13 @@
 //! words, each group followed by its citation. It never writes a word of its own beyond
 //! joining what the bank's documents say.
 
+use crate::knowledge::chunk::Chunk;
 use crate::knowledge::SourceKind;
 use crate::lang::{is_han, Lang};
 use crate::retrieval::passages::Reading;
 use crate::retrieval::Hit;
+use regex::Regex;
+use std::sync::LazyLock;
 
 /// Sources an answer may quote from, at most.
 pub const MAX_SOURCES: usize = 3;
@@ -72,6 +75,7 @@ pub fn compose(question: &Reading, sources: &[Hit], chunks: &[Hit]) -> Option<Ex
             }
             candidates.around_seeds(&ranked, &mut used, budget)
         } else {
+            // A further source must match nearly as well, or it only pads the reply.
             match ranked.first() {
                 Some(&(best, score)) if score >= best_top_score * SECOND_PASSAGE_SHARE => {
                     candidates.best_and_next(best, &mut used, budget)
@@ -94,7 +98,15 @@ pub fn compose(question: &Reading, sources: &[Hit], chunks: &[Hit]) -> Option<Ex
     let text = parts
         .iter()
         .enumerate()
-        .map(|(n, (_, sentences))| format!("{} [{}]", join_sentences(sentences), n + 1))
+        .map(|(n, (i, sentences))| {
+            let source = &sources[*i].chunk;
+            format!(
+                "{}{} [{}]",
+                attribution(source),
+                join_sentences(&without_bare_reply(sentences)),
+                n + 1
+            )
+        })
         .collect::<Vec<_>>()
         .join(separator);
     Some(Extract {
@@ -213,6 +225,51 @@ impl Candidates {
     }
 }
 
+/// Says where a quote comes from, in the passage's language: the customer reads the bank's
+/// words as the bank's, not as an answer written to them.
+fn attribution(chunk: &Chunk) -> String {
+    let title = chunk.title.trim().trim_end_matches(['?', '？']);
+    let section = chunk.section.as_deref().filter(|s| !s.trim().is_empty());
+    match (chunk.lang, chunk.kind, section) {
+        (Lang::En, SourceKind::Faq, _) => format!("Our help page \"{title}?\" says: "),
+        (Lang::En, _, Some(section)) => format!("Our document \"{title}\" ({section}) says: "),
+        (Lang::En, _, None) => format!("Our document \"{title}\" says: "),
+        (Lang::ZhCn, SourceKind::Faq, _) => format!("本行帮助页面《{title}？》写道："),
+        (Lang::ZhCn, _, Some(section)) => format!("本行文件《{title}》“{section}”部分写道："),
+        (Lang::ZhCn, _, None) => format!("本行文件《{title}》写道："),
+    }
+}
+
+/// The quote without a bare "Yes."/"No."/"是的。" at its start: that answers the page's own
+/// question, which may not be the customer's.
+fn without_bare_reply(sentences: &[String]) -> Vec<String> {
+    static BARE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)^(?:yes|no|yep|nope|sure|of course|absolutely|not at all|是的|不是|可以|不可以|不能|能|会|不会|没有|有的|当然)(?:[.!。！]\s*$|[,，、]\s*)")
+            .expect("pattern compiles")
+    });
+    let mut out: Vec<String> = sentences.to_vec();
+    if let Some(first) = out.first_mut() {
+        if let Some(m) = BARE.find(first) {
+            let rest = first[m.end()..].trim_start().to_string();
+            *first = capitalised(&rest);
+        }
+    }
+    out.retain(|s| !s.trim().is_empty());
+    if out.is_empty() {
+        sentences.to_vec()
+    } else {
+        out
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// Joins quoted sentences into running text. Table rows and list items carry no full stop
 /// of their own, so each gets one ("。" after Chinese), or "0.62%" and "24期" would run
 /// together; Chinese sentences follow each other without a space, others with one.
@@ -252,7 +309,7 @@ const SEEDS: usize = 2;
 const SEED_SHARE: f32 = 0.7;
 
 /// A later passage's best sentence must score this share of the best one's to be added.
-const SECOND_PASSAGE_SHARE: f32 = 0.3;
+const SECOND_PASSAGE_SHARE: f32 = 0.6;
 
 /// Weight of each pair of adjacent Han characters that a Chinese question and sentence
 /// share, about a rare word's IDF. Chinese words are segmented by a dictionary, and the
@@ -377,7 +434,7 @@ mod tests {
         let answer = compose_en("annual fee gold platinum card", &hits, &hits);
         assert_eq!(
             answer.text,
-            "The Gold card annual fee is LTD 480. [1] The Platinum card has an annual fee. It is LTD 1,500 a year. [2]"
+            "Our document \"Guide\" (Fees) says: The Gold card annual fee is LTD 480. [1] Our document \"Guide\" (Fees) says: The Platinum card has an annual fee. It is LTD 1,500 a year. [2]"
         );
     }
 
@@ -429,7 +486,10 @@ mod tests {
             hit("doc-b", "Weather is nice. Gardens are green.", Lang::En),
         ];
         let answer = compose_en("gold card annual fee", &hits, &hits);
-        assert_eq!(answer.text, "The Gold card annual fee is LTD 480. [1]");
+        assert_eq!(
+            answer.text,
+            "Our document \"Guide\" (Fees) says: The Gold card annual fee is LTD 480. [1]"
+        );
         assert_eq!(answer.cited, [0]);
     }
 
@@ -442,8 +502,52 @@ mod tests {
         let answer = compose_en("annual fee gold platinum card", &hits, &hits);
         assert_eq!(
             answer.text,
-            "The Gold card annual fee is LTD 480. [1] The Platinum card annual fee is LTD 1,500. [2]"
+            "Our document \"Guide\" (Fees) says: The Gold card annual fee is LTD 480. [1] Our document \"Guide\" (Fees) says: The Platinum card annual fee is LTD 1,500. [2]"
         );
         assert_eq!(answer.cited, [0, 1]);
+    }
+
+    #[test]
+    fn a_quote_says_where_it_is_from_and_drops_the_pages_own_yes() {
+        let mut faq = hit(
+            "faq-freeze",
+            "Yes. In the Lantern App go to Cards, select the card and tap Freeze card.",
+            Lang::En,
+        );
+        faq.chunk.kind = SourceKind::Faq;
+        faq.chunk.title = "Can I temporarily freeze my card in the app?".into();
+        faq.chunk.section = None;
+        faq.chunk.text = format!(
+            "{}\n{}",
+            faq.chunk.title, "Yes. In the Lantern App go to Cards, select the card and tap Freeze card."
+        );
+        let answer = compose_en(
+            "how do i freeze my card",
+            std::slice::from_ref(&faq),
+            std::slice::from_ref(&faq),
+        );
+        assert_eq!(
+            answer.text,
+            "Our help page \"Can I temporarily freeze my card in the app?\" says: In the Lantern App go to Cards, select the card and tap Freeze card. [1]"
+        );
+        let mut zh = hit("faq-zh", "是的，您可以在App中冻结卡片。", Lang::ZhCn);
+        zh.chunk.kind = SourceKind::Faq;
+        zh.chunk.title = "可以临时冻结卡吗？".into();
+        zh.chunk.section = None;
+        zh.chunk.text = format!("{}\n{}", zh.chunk.title, "是的，您可以在App中冻结卡片。");
+        let bm25 = Bm25Encoder::new();
+        let cache = PassageCache::new(4);
+        let question = Reading::new(
+            "怎么冻结卡片",
+            Lang::ZhCn,
+            &bm25,
+            Arc::new(Vocabulary::default()),
+            &cache,
+        );
+        let answer = compose(&question, std::slice::from_ref(&zh), std::slice::from_ref(&zh)).unwrap();
+        assert_eq!(
+            answer.text,
+            "本行帮助页面《可以临时冻结卡吗？》写道：您可以在App中冻结卡片。 [1]"
+        );
     }
 }

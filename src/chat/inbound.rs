@@ -7,7 +7,7 @@ use super::types::{ChatError, ChatRequest};
 use crate::audit::{new_record_id, StoredMessage};
 use crate::auth;
 use crate::conversation::{HandoffReason, Mode, Speaker};
-use crate::guard::{escalation, pii, Screened};
+use crate::guard::{escalation, pii, Screened, Signal};
 use crate::lang::Lang;
 use crate::retrieval::query::Turn;
 use tokio::time::Instant;
@@ -34,18 +34,28 @@ impl Conversation {
         }
     }
 
+    /// The customer's last message, as recorded (masked).
+    fn last_message(&self) -> Option<&str> {
+        self.history
+            .iter()
+            .rev()
+            .find(|m| m.speaker == Speaker::Customer)
+            .map(|m| m.content.as_str())
+    }
+
     /// 1-based number of the customer turn that comes next.
     fn next_turn(&self) -> usize {
         self.history.iter().filter(|m| m.speaker == Speaker::Customer).count() + 1
     }
 
-    /// The assistant's last reply was a refusal, which offers a colleague.
-    fn offered_colleague(&self) -> bool {
+    /// The assistant's last reply offered a colleague: a refusal, or an answer that said
+    /// it may not match (`uncertain`, the offer's wording in the reply's language).
+    fn offered_colleague(&self, uncertain: &[String]) -> bool {
         self.history
             .iter()
             .rev()
             .find(|m| m.speaker == Speaker::Assistant)
-            .is_some_and(|m| m.mode == Some(Mode::Refusal))
+            .is_some_and(|m| m.mode == Some(Mode::Refusal) || uncertain.iter().any(|u| m.content.ends_with(u.as_str())))
     }
 
     /// An earlier customer message had personal data masked: the reminder not to share it
@@ -84,11 +94,11 @@ impl Inbound {
 }
 
 impl Pipeline {
-    /// Screens the message, then opens its conversation (checking the token and the turn
-    /// cap). Personal data is masked before retrieval, the model, logs or the record see
-    /// it; every other check runs on the masked text.
+    /// Opens the turn's conversation (checking the token and the turn cap), then screens
+    /// the message, in the light of the customer's last one. Personal data is masked before
+    /// retrieval, the model, logs or the record see it; every other check runs on the
+    /// masked text.
     pub(super) async fn receive(&self, request: ChatRequest, deadline: Instant) -> Result<Inbound, ChatError> {
-        let mut screened = self.guard.screen(request.message.as_str());
         let conversation = match &request.conversation {
             Some((id, token)) => {
                 self.authorise(*id, token).await?;
@@ -106,11 +116,19 @@ impl Pipeline {
         if number > self.options.max_turns {
             return Err(ChatError::ConversationTooLong(self.options.max_turns));
         }
+        let mut screened = self
+            .guard
+            .screen_after(request.message.as_str(), conversation.last_message());
         let message = &screened.masked.text;
         let lang = request.lang.unwrap_or_else(|| Lang::detect(message));
         // A short yes right after the assistant offered a colleague accepts the offer.
-        if screened.escalation.is_none() && conversation.offered_colleague() && escalation::accepts_offer(message) {
+        let uncertain = [Lang::En, Lang::ZhCn].map(|l| self.text("uncertain", l));
+        if screened.escalation.is_none()
+            && conversation.offered_colleague(&uncertain)
+            && escalation::accepts_offer(message)
+        {
             screened.escalation = Some(HandoffReason::CustomerRequest);
+            screened.signals.escalation = Some(Signal::AcceptedOffer);
         }
         // The reminder not to share personal data comes once per conversation.
         let remind = !screened.masked.found.is_empty() && !conversation.was_reminded();

@@ -9,6 +9,7 @@
 //! (`record.rs`) → reply, through a [`ReplySink`] (`sink.rs`).
 
 mod answer;
+pub mod answerability;
 pub mod citations;
 pub mod decline;
 mod evidence;

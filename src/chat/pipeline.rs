@@ -2,6 +2,7 @@
 //! evidence (standalone query, retrieve, read) → decide → answer → record → reply.
 
 use super::answer::Answer;
+use super::answerability::Model as AnswerabilityModel;
 use super::inbound::Inbound;
 use super::llm::{ChatModel, LlmLimits};
 use super::metrics;
@@ -15,6 +16,7 @@ use crate::guard::Guard;
 use crate::knowledge::Chunker;
 use crate::retrieval::passages::PassageCache;
 use crate::retrieval::Index;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -51,6 +53,10 @@ pub struct PipelineParts {
     pub guard: Arc<Guard>,
     /// Counts the tokens of history given to the model.
     pub chunker: Chunker,
+    /// Decides whether the passages answer a question.
+    pub answerability: Arc<AnswerabilityModel>,
+    /// The bank's own name: its words are in every passage and say nothing of a match.
+    pub bank_name: String,
 }
 
 /// Everything a turn needs; cheap to clone into request handlers.
@@ -65,12 +71,18 @@ pub struct Pipeline {
     /// Passages already split and tokenised, for the grounding measure and extractive
     /// answers.
     pub(super) passages: Arc<PassageCache>,
+    pub(super) answerability: Arc<AnswerabilityModel>,
+    /// Terms that count for nothing in the answerability signals.
+    pub(super) discounted: Arc<HashSet<u32>>,
     pub(super) options: PipelineOptions,
 }
 
 impl Pipeline {
     pub fn new(parts: PipelineParts, options: PipelineOptions) -> Self {
+        let discounted = super::answerability::discounted_terms(&parts.index.bm25, &parts.bank_name);
         Self {
+            answerability: parts.answerability,
+            discounted: Arc::new(discounted),
             index: parts.index,
             audit: parts.audit,
             llm: parts.llm,
@@ -96,6 +108,7 @@ impl Pipeline {
             &turn.screened,
             &evidence.retrieved.sources,
             &evidence.grounding,
+            &evidence.answerability,
             &self.options.policy,
         );
         let stage = Instant::now();

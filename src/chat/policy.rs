@@ -1,7 +1,9 @@
 //! The answer policy: which kind of reply a turn gets, decided from the retrieval
-//! evidence before any text is produced. Thresholds are calibrated on labelled questions
-//! (see BENCHMARKS.md, "Answer policy calibration").
+//! evidence before any text is produced. Whether the passages answer at all is the
+//! calibrated model's call ([`super::answerability`]); the approved-answer thresholds are
+//! calibrated on labelled questions (BENCHMARKS.md, "Answer policy calibration").
 
+use super::answerability::Answerability;
 use crate::conversation::HandoffReason;
 use crate::guard::Screened;
 use crate::knowledge::SourceKind;
@@ -16,9 +18,6 @@ pub struct PolicyConfig {
     pub approved_min_coverage: f32,
     /// ...and leads the next source by this factor of retrieval score.
     pub approved_min_lead: f32,
-    /// Below this share of the question's terms in the best passage, nothing is
-    /// considered grounded and the customer is offered a colleague.
-    pub grounding_min_coverage: f32,
 }
 
 impl Default for PolicyConfig {
@@ -26,7 +25,6 @@ impl Default for PolicyConfig {
         Self {
             approved_min_coverage: 0.5,
             approved_min_lead: 1.25,
-            grounding_min_coverage: 0.15,
         }
     }
 }
@@ -54,7 +52,8 @@ impl Grounding {
         let total: f32 = question.terms().iter().map(|t| question.idf(*t)).sum();
         let covered: f32 = question
             .terms()
-            .intersection(&passage.terms)
+            .iter()
+            .filter(|t| passage.terms.contains(t))
             .map(|t| question.idf(*t))
             .sum();
         let coverage = if total > 0.0 { covered / total } else { 0.0 };
@@ -114,8 +113,15 @@ impl Refusal {
 }
 
 /// Applies the policy in its fixed order: escalation, the guardrails' refusals (prompt
-/// injection, advice), approved answer, refusal for want of grounding, answer.
-pub fn decide(screened: &Screened, hits: &[Hit], grounding: &Grounding, config: &PolicyConfig) -> Decision {
+/// injection, advice), refusal when the calibrated answerability says the passages do not
+/// answer, approved answer, answer.
+pub fn decide(
+    screened: &Screened,
+    hits: &[Hit],
+    grounding: &Grounding,
+    answerability: &Answerability,
+    config: &PolicyConfig,
+) -> Decision {
     if let Some(reason) = screened.escalation {
         return Decision::Handoff(reason);
     }
@@ -128,7 +134,7 @@ pub fn decide(screened: &Screened, hits: &[Hit], grounding: &Grounding, config: 
     let Some(top) = hits.first() else {
         return Decision::Refusal(Refusal::MissingKnowledge);
     };
-    if grounding.coverage < config.grounding_min_coverage {
+    if answerability.refused() {
         return Decision::Refusal(Refusal::MissingKnowledge);
     }
     if top.chunk.kind == SourceKind::Faq

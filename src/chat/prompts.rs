@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The templates Teller needs, per language.
-pub const TEMPLATE_NAMES: [&str; 10] = [
+pub const TEMPLATE_NAMES: [&str; 11] = [
     "system",
     "answer",
     "condense",
@@ -24,6 +24,7 @@ pub const TEMPLATE_NAMES: [&str; 10] = [
     "policy",
     "injection",
     "reminder",
+    "uncertain",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +67,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("en/policy.j2", include_str!("../../prompts/en/policy.j2")),
     ("en/injection.j2", include_str!("../../prompts/en/injection.j2")),
     ("en/reminder.j2", include_str!("../../prompts/en/reminder.j2")),
+    ("en/uncertain.j2", include_str!("../../prompts/en/uncertain.j2")),
     ("zh-CN/system.j2", include_str!("../../prompts/zh-CN/system.j2")),
     ("zh-CN/answer.j2", include_str!("../../prompts/zh-CN/answer.j2")),
     ("zh-CN/condense.j2", include_str!("../../prompts/zh-CN/condense.j2")),
@@ -76,6 +78,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("zh-CN/policy.j2", include_str!("../../prompts/zh-CN/policy.j2")),
     ("zh-CN/injection.j2", include_str!("../../prompts/zh-CN/injection.j2")),
     ("zh-CN/reminder.j2", include_str!("../../prompts/zh-CN/reminder.j2")),
+    ("zh-CN/uncertain.j2", include_str!("../../prompts/zh-CN/uncertain.j2")),
 ];
 
 impl Prompts {
@@ -159,6 +162,7 @@ impl Prompts {
                 "policy",
                 "injection",
                 "reminder",
+                "uncertain",
             ] {
                 self.text(name, lang)?;
             }

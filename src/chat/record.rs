@@ -2,6 +2,7 @@
 //! before the reply leaves.
 
 use super::answer::Answer;
+use super::answerability::Answerability;
 use super::evidence::Evidence;
 use super::inbound::Inbound;
 use super::pipeline::Pipeline;
@@ -11,7 +12,7 @@ use super::types::{ChatError, ChatReply};
 use crate::audit::{new_record_id, Actor, EventBatch, EventKind, NewConversation, NewEvent, NewMessage, Payload};
 use crate::auth;
 use crate::conversation::{Citation, Handoff, HandoffReason, Mode, Speaker};
-use crate::guard::PiiKind;
+use crate::guard::{PiiKind, Signals};
 use crate::lang::Lang;
 use crate::retrieval::query::Turn;
 use serde::Serialize;
@@ -25,14 +26,17 @@ struct MessageReceived<'a> {
     lang: Lang,
     content: &'a str,
     masked: &'a [PiiKind],
-    screen: Screen,
+    screen: Screen<'a>,
 }
 
 #[derive(Serialize)]
-struct Screen {
+struct Screen<'a> {
     escalation: Option<HandoffReason>,
     injection: bool,
     advice: bool,
+    /// Which check fired: a pattern, the classifier (with its probability), or an
+    /// accepted offer of a colleague.
+    signals: &'a Signals,
 }
 
 impl Payload for MessageReceived<'_> {
@@ -46,6 +50,7 @@ struct Retrieval<'a> {
     backend: &'a str,
     hits: Vec<RetrievedHit<'a>>,
     grounding: &'a Grounding,
+    answerability: &'a Answerability,
 }
 
 #[derive(Serialize)]
@@ -152,6 +157,7 @@ fn message_received(turn: &Inbound, message_id: Uuid) -> MessageReceived<'_> {
             escalation: screened.escalation,
             injection: screened.injection,
             advice: screened.asks_for_advice,
+            signals: &screened.signals,
         },
     }
 }
@@ -252,6 +258,7 @@ impl Pipeline {
                 })
                 .collect(),
             grounding: &evidence.grounding,
+            answerability: &evidence.answerability,
         }
     }
 

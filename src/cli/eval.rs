@@ -32,25 +32,7 @@ pub struct Args {
 
 pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<ExitCode> {
     let questions = load_questions(&args.questions)?;
-    // Evaluation gets its own collection per knowledge base, so it never mixes with (or
-    // prunes) the index that serves customers.
-    let mut eval_settings = settings.clone();
-    eval_settings.collection = eval_collection(&settings.collection, &args.kb);
-    eval_settings.kb_dir = args.kb.clone();
-    let index = Index::open(&eval_settings).await?;
-    let ingested = ingest(
-        &index,
-        &settings.chunker(),
-        &IngestOptions {
-            kb_dir: args.kb.clone(),
-            prune: true,
-            progress: false,
-        },
-    )
-    .await?;
-    for error in &ingested.errors {
-        eprintln!("warning: {error}");
-    }
+    let (eval_settings, index) = eval_index(settings, &args.kb).await?;
     let (retrieval, per_question) = evaluate_retrieval(&index, &questions, args.k).await?;
     if args.details {
         for result in &per_question {
@@ -142,6 +124,29 @@ async fn eval_answers(
     .await;
     let _ = std::fs::remove_dir_all(&scratch);
     result
+}
+
+/// An index of `kb` in a collection of its own, so evaluation never mixes with (or prunes)
+/// the index that serves customers; and the settings that point at it.
+pub(super) async fn eval_index(settings: &Settings, kb: &Path) -> anyhow::Result<(Settings, Index)> {
+    let mut eval_settings = settings.clone();
+    eval_settings.collection = eval_collection(&settings.collection, kb);
+    eval_settings.kb_dir = kb.to_path_buf();
+    let index = Index::open(&eval_settings).await?;
+    let ingested = ingest(
+        &index,
+        &settings.chunker(),
+        &IngestOptions {
+            kb_dir: kb.to_path_buf(),
+            prune: true,
+            progress: false,
+        },
+    )
+    .await?;
+    for error in &ingested.errors {
+        eprintln!("warning: {error}");
+    }
+    Ok((eval_settings, index))
 }
 
 fn eval_collection(base: &str, kb: &Path) -> String {

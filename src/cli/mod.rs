@@ -2,9 +2,11 @@
 //! arguments and a `run`.
 
 mod audit;
+pub mod calibrate;
 mod eval;
 mod guard_eval;
 mod ingest;
+mod screen;
 mod search;
 mod serve;
 mod token;
@@ -44,6 +46,15 @@ pub enum Command {
     },
     /// Measure retrieval on labelled questions (see design.md §Evaluation).
     Eval(eval::Args),
+    /// Fit the learned parts (the screen's classifiers) from the labelled sets and write
+    /// them to models/.
+    Calibrate {
+        #[command(subcommand)]
+        command: calibrate::Command,
+    },
+    /// Show what the inbound screen makes of one message (masking, escalation, advice,
+    /// injection) and why.
+    Screen(screen::Args),
     /// Measure the guardrails on labelled sets (pii.jsonl, escalation.jsonl,
     /// injection.jsonl; format in tests/fixtures/guard/README.md) and print JSON.
     GuardEval(guard_eval::Args),
@@ -60,5 +71,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token { command } => token::run(&settings, command).await,
         Command::Eval(args) => eval::run(&settings, args).await,
         Command::GuardEval(args) => guard_eval::run(&settings, args),
+        Command::Screen(args) => screen::run(&settings, args),
+        Command::Calibrate { command } => calibrate::run(&settings, command).await,
     }
 }

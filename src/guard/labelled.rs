@@ -3,13 +3,13 @@
 //! injection attempts with benign look-alikes. `teller guard-eval` prints these reports,
 //! the tests assert the targets on them.
 
-use super::{escalation, injection, Guard};
+use super::{injection, Guard};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Vec<T>> {
+pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Vec<T>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     text.lines()
         .enumerate()
@@ -30,6 +30,9 @@ fn share(part: usize, whole: usize) -> f64 {
 #[derive(Debug, Deserialize)]
 struct PiiItem {
     text: String,
+    /// An earlier message of the same customer in the same conversation.
+    #[serde(default)]
+    previous: Option<String>,
     lang: String,
     kinds: Vec<String>,
     #[serde(default)]
@@ -69,7 +72,25 @@ pub fn evaluate_pii(path: &Path, guard: &Guard) -> anyhow::Result<PiiReport> {
     let (mut caught, mut cards, mut cards_caught, mut false_pos, mut collateral) = (0, 0, 0, 0, 0);
     let mut splits: BTreeMap<String, [usize; 4]> = BTreeMap::new();
     for item in &items {
-        let masked = guard.masker.mask(&item.text);
+        // With an earlier message, both are masked as the conversation would be, and both
+        // must lose their secrets.
+        let masked = match &item.previous {
+            Some(previous) => {
+                let before = guard.masker.mask(previous);
+                let after = guard.masker.mask_after(&item.text, &before.text);
+                let mut found = before.found;
+                for kind in after.found {
+                    if !found.contains(&kind) {
+                        found.push(kind);
+                    }
+                }
+                super::Masked {
+                    text: format!("{}\n{}", before.text, after.text),
+                    found,
+                }
+            }
+            None => guard.masker.mask(&item.text),
+        };
         let kept = item.keep.iter().all(|k| masked.text.contains(k.as_str()));
         let split = splits.entry(item.split.clone()).or_default();
         if item.kinds.is_empty() {
@@ -197,11 +218,11 @@ impl Tally {
     }
 }
 
-pub fn evaluate_escalation(path: &Path) -> anyhow::Result<ClassifierReport> {
+pub fn evaluate_escalation(path: &Path, guard: &Guard) -> anyhow::Result<ClassifierReport> {
     let items: Vec<EscalationItem> = read_jsonl(path)?;
     let mut tally = Tally::default();
     for item in items {
-        let got = escalation::escalation_reason(&item.text);
+        let got = guard.screen(&item.text).escalation;
         let right = got.map(|r| r.as_str()) == item.reason.as_deref();
         let shown = format!(
             "[{}] expected {:?}, got {:?}: {}",
@@ -238,6 +259,32 @@ pub fn evaluate_injection(path: &Path) -> anyhow::Result<ClassifierReport> {
         tally.add(
             format!("{}/{}", item.lang, item.split),
             item.injection,
+            flagged,
+            true,
+            shown,
+        );
+    }
+    Ok(tally.report())
+}
+
+#[derive(Debug, Deserialize)]
+struct AdviceItem {
+    text: String,
+    lang: String,
+    advice: bool,
+    split: String,
+}
+
+/// Advice requests (investment, legal, tax) and their look-alikes, through the screen.
+pub fn evaluate_advice(path: &Path, guard: &Guard) -> anyhow::Result<ClassifierReport> {
+    let items: Vec<AdviceItem> = read_jsonl(path)?;
+    let mut tally = Tally::default();
+    for item in items {
+        let flagged = guard.screen(&item.text).asks_for_advice;
+        let shown = format!("[{}] expected {}: {}", item.lang, item.advice, item.text);
+        tally.add(
+            format!("{}/{}", item.lang, item.split),
+            item.advice,
             flagged,
             true,
             shown,

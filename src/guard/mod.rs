@@ -2,14 +2,19 @@
 //! data masking, escalation intents, advice requests and prompt-injection screening.
 //! Outbound, on model output: sanitising (also while streaming). See README "Safety".
 
+pub mod classifier;
 pub mod escalation;
 pub mod injection;
 pub mod labelled;
+pub mod models;
 pub mod output;
 pub mod pii;
 
+use crate::conversation::HandoffReason;
+pub use models::ScreenModels;
 pub use output::{OutputFilter, OutputPolicy};
 pub use pii::{mask, Masked, Masker, PiiKind};
+use serde::Serialize;
 
 /// What the inbound screen found in a customer message.
 #[derive(Debug, Clone)]
@@ -18,11 +23,34 @@ pub struct Screened {
     /// that retrieval, the model, logs and the record ever see.
     pub masked: Masked,
     /// The customer needs a person, and why.
-    pub escalation: Option<crate::conversation::HandoffReason>,
+    pub escalation: Option<HandoffReason>,
     /// The message asks for investment, legal or tax advice.
     pub asks_for_advice: bool,
     /// The message tries to change the assistant's instructions.
     pub injection: bool,
+    /// Which check decided the escalation and the advice verdicts (for the record).
+    pub signals: Signals,
+}
+
+/// What fired, for each verdict of the screen that something fired for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Signals {
+    pub escalation: Option<Signal>,
+    pub advice: Option<Signal>,
+}
+
+/// What decided a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum Signal {
+    /// The learned screen, with its probability; it weighs the message's words and the
+    /// hand-written pattern that matched, if one did (`pattern`).
+    Screen {
+        probability: f32,
+        pattern: Option<&'static str>,
+    },
+    /// A short yes to the colleague the previous reply offered.
+    AcceptedOffer,
 }
 
 /// The guardrails' configuration, built once at start-up.
@@ -30,16 +58,51 @@ pub struct Screened {
 pub struct Guard {
     pub masker: Masker,
     pub output: OutputPolicy,
+    pub models: ScreenModels,
 }
 
 impl Guard {
-    /// Screens a customer message. Every check runs on the masked text.
+    /// Screens a customer message. Every check runs on the masked text. The learned
+    /// screen decides escalation and advice, weighing the words with what the hand-written
+    /// patterns found.
     pub fn screen(&self, message: &str) -> Screened {
-        let masked = self.masker.mask(message);
+        self.screen_after(message, None)
+    }
+
+    /// Screens a message that follows `previous` (the customer's last message, masked as
+    /// recorded): a card number typed across the two is masked in both.
+    pub fn screen_after(&self, message: &str, previous: Option<&str>) -> Screened {
+        let masked = match previous {
+            Some(previous) => self.masker.mask_after(message, previous),
+            None => self.masker.mask(message),
+        };
+        let text = &masked.text;
+        let mut signals = Signals::default();
+        let features = models::Features::of(text);
+        let pattern = escalation::escalation_reason(text);
+        let escalation = self.models.escalation(&features, pattern).map(|(reason, probability)| {
+            signals.escalation = Some(Signal::Screen {
+                probability,
+                pattern: pattern.map(HandoffReason::as_str),
+            });
+            reason
+        });
+        let advice_pattern = escalation::asks_for_advice(text);
+        let asks_for_advice = match self.models.advice(&features, advice_pattern) {
+            Some(probability) => {
+                signals.advice = Some(Signal::Screen {
+                    probability,
+                    pattern: advice_pattern.then_some("advice"),
+                });
+                true
+            }
+            None => false,
+        };
         Screened {
-            escalation: escalation::escalation_reason(&masked.text),
-            asks_for_advice: escalation::asks_for_advice(&masked.text),
-            injection: injection::is_injection(&masked.text),
+            escalation,
+            asks_for_advice,
+            injection: injection::is_injection(text),
+            signals,
             masked,
         }
     }
@@ -65,6 +128,7 @@ impl Guard {
         Self {
             masker: Masker::new(numbers, &domains),
             output: OutputPolicy::new(&domains, system_prompts.iter().map(String::as_str)),
+            models: ScreenModels::default(),
         }
     }
 }

@@ -118,7 +118,7 @@ impl Index {
         // Several chunks of one document often rank together; fetch enough candidates
         // that `k` distinct sources survive de-duplication.
         let candidates = (opts.k * 4).max(20);
-        let hits = self
+        let mut hits = self
             .store
             .query(StoreQuery {
                 sparse,
@@ -127,8 +127,25 @@ impl Index {
                 limit: candidates,
             })
             .await?;
+        // The same index can score a passage a few units in the seventh digit apart from
+        // one build to the next (float sums in another order), which reorders near ties:
+        // scores are kept to five significant digits and ties broken by chunk id, so the
+        // same question gets the same ranking, and evaluation and calibration repeat.
+        for hit in &mut hits {
+            hit.score = significant(hit.score, 5);
+        }
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.chunk.id.cmp(&b.chunk.id)));
         Ok(hits)
     }
+}
+
+/// `x` rounded to `digits` significant digits.
+fn significant(x: f32, digits: i32) -> f32 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(digits - 1 - (x.abs() as f64).log10().floor() as i32);
+    ((x as f64 * scale).round() / scale) as f32
 }
 
 /// Keeps the best-scoring chunk of each source, in rank order, up to `k` sources.

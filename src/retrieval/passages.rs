@@ -8,7 +8,7 @@ use super::sentences::sentences;
 use super::vocabulary::Vocabulary;
 use crate::knowledge::chunk::Chunk;
 use crate::lang::Lang;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 /// A chunk tokenised: the terms of the whole chunk, and its heading and sentences, each
@@ -19,6 +19,9 @@ pub struct Passage {
     lang: Lang,
     /// Terms of the whole chunk text (title and heading included).
     pub terms: HashSet<u32>,
+    /// Terms of the title, and of the section heading when there is one (an FAQ entry's
+    /// title is its question).
+    pub title: Vec<u32>,
     pub heading: Option<(String, Vec<u32>)>,
     pub sentences: Vec<(String, Vec<u32>)>,
 }
@@ -29,6 +32,7 @@ impl Passage {
         Self {
             lang: chunk.lang,
             terms: terms(&chunk.text).into_iter().collect(),
+            title: terms(&format!("{}\n{}", chunk.title, chunk.section.as_deref().unwrap_or(""))),
             heading: chunk.section.as_ref().map(|h| (h.clone(), terms(h))),
             sentences: sentences(chunk.body())
                 .into_iter()
@@ -93,7 +97,8 @@ impl PassageCache {
 /// weights and the cached passages.
 pub struct Reading<'a> {
     pub lang: Lang,
-    terms: HashSet<u32>,
+    /// In order, so that sums over them come out the same in every process.
+    terms: BTreeSet<u32>,
     /// Distinct pairs of adjacent Han characters in the question.
     bigrams: Vec<String>,
     bm25: &'a Bm25Encoder,
@@ -120,13 +125,18 @@ impl<'a> Reading<'a> {
     }
 
     /// The question's distinct terms (stemmed, stop words dropped).
-    pub fn terms(&self) -> &HashSet<u32> {
+    pub fn terms(&self) -> &BTreeSet<u32> {
         &self.terms
     }
 
     /// A term's weight: the rare words of a question say what it is about.
     pub fn idf(&self, term: u32) -> f32 {
         self.vocabulary.idf(term)
+    }
+
+    /// Whether any indexed passage contains the term.
+    pub fn known(&self, term: u32) -> bool {
+        self.vocabulary.df.contains_key(&term)
     }
 
     /// IDF-weighted sum of the question's terms among `terms` (each counted as often as

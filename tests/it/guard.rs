@@ -288,7 +288,7 @@ fn masking_meets_its_targets_on_the_labelled_set() {
 
 #[test]
 fn escalation_meets_its_targets_on_the_labelled_set() {
-    let report = labelled::evaluate_escalation(&sets().join("escalation.jsonl")).unwrap();
+    let report = labelled::evaluate_escalation(&sets().join("escalation.jsonl"), &sample_guard()).unwrap();
     assert!(report.positives >= 300, "{}", report.positives);
     assert!(report.recall >= 0.98, "recall {}: {:#?}", report.recall, report.misses);
     assert!(
@@ -309,4 +309,42 @@ fn injection_screening_on_the_labelled_set() {
         report.false_positive_rate,
         report.false_positives
     );
+}
+
+#[tokio::test]
+async fn account_numbers_ids_codes_and_split_cards_reach_neither_the_model_nor_the_record() {
+    let standin = StandInServer::start(Script::default()).await;
+    let app = sample_app(Some(&standin)).await;
+    let secrets = [
+        "8834-4054-382572",
+        "GB82 WEST 1234 5698 7654 32",
+        "110105 19761008 450X",
+        "4 8 2 9 1 3",
+        "karen.fung at netvigator dot com",
+        "4111 1111",
+        "1111 1111",
+    ];
+    for message in [
+        "what does it cost to pay LTD 500 from account 8834-4054-382572 to another bank?",
+        "my IBAN is GB82 WEST 1234 5698 7654 32, what is the fee for a transfer to it?",
+        "my id 110105 19761008 450X - what documents do I need to open an account?",
+        "the code was 4 8 2 9 1 3, how long is a one-time code valid?",
+        "send the fee schedule to karen.fung at netvigator dot com please",
+    ] {
+        app.ask(message).await;
+    }
+    // A card number typed across two messages of one conversation.
+    let first = app.ask("my card number is 4111 1111").await;
+    app.follow_up(&first, "1111 1111 what is the annual fee for the Gold card?")
+        .await;
+    let requests = standin.recorder.requests();
+    assert!(!requests.is_empty(), "the model was asked");
+    let export = app.audit_export().await;
+    for secret in secrets {
+        for request in &requests {
+            assert!(!request.to_string().contains(secret), "{secret} in {request}");
+        }
+        assert!(!export.contains(secret), "{secret} in the record");
+    }
+    assert!(export.contains("[ACCOUNT ••••2572]"), "{export}");
 }

@@ -3,6 +3,7 @@
 
 mod app;
 mod audit;
+mod blind;
 mod chat;
 mod cli;
 mod compliance;

@@ -21,6 +21,15 @@ pub(super) fn phone_context(text: &str, start: usize) -> bool {
     PHONE_WORDS.is_match(&text[from..start])
 }
 
+/// An address spelled out so that filters miss it: "karen.fung at netvigator dot com",
+/// "x(at)y(dot)com", "xiaohong 艾特 qq 点 com". The name must look like an address's
+/// (a digit, a dot, an underscore or five letters), so "meet me at noon" is left alone.
+static SPELLED_EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"(?i)(?P<name>[a-z0-9][a-z0-9._%+\-]*)\s*(?:\(at\)|\[at\]|\{at\}|(?-u:\b)at(?-u:\b)|艾特|@)\s*[a-z0-9\-]+(?:\s*(?:\(dot\)|\[dot\]|\{dot\}|(?-u:\b)dot(?-u:\b)|点|\.)\s*[a-z0-9\-]+)*\s*(?:\(dot\)|\[dot\]|\{dot\}|(?-u:\b)dot(?-u:\b)|点)\s*(?:com|net|org|edu|gov|info|biz|io|co|hk|cn|uk|us|sg|tw|mo|au|ca|de|fr|jp)(?-u:\b)",
+    )
+});
+
 static EMAIL: LazyLock<Regex> =
     LazyLock::new(|| regex(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"));
 
@@ -34,6 +43,17 @@ impl Masker {
                 .any(|d| domain == *d || domain.ends_with(&format!(".{d}")));
             if !ours {
                 spans.add(m.start(), m.end(), PiiKind::Email);
+            }
+        }
+    }
+
+    pub(super) fn find_spelled_emails(&self, text: &str, spans: &mut Spans) {
+        for c in SPELLED_EMAIL.captures_iter(text) {
+            let whole = c.get(0).expect("match");
+            let name = &c["name"];
+            let looks_like_one = name.bytes().any(|b| b.is_ascii_digit() || b == b'.' || b == b'_') || name.len() >= 5;
+            if looks_like_one && !text[..whole.start()].ends_with(|c: char| c.is_ascii_alphanumeric()) {
+                spans.add(whole.start(), whole.end(), PiiKind::Email);
             }
         }
     }

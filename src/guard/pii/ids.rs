@@ -11,10 +11,10 @@ static IBAN_CANDIDATE: LazyLock<Regex> = LazyLock::new(|| regex(r"(?i)[A-Z]{2}[0
 
 pub(super) fn find_ibans(text: &str, spans: &mut Spans) {
     for m in IBAN_CANDIDATE.find_iter(text) {
-        if text[..m.start()]
-            .chars()
-            .next_back()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
+        // Glued to a word it is a code ("REFDE74…"), unless the word is "IBAN".
+        let before = &text[..m.start()];
+        if before.chars().next_back().is_some_and(|c| c.is_ascii_alphanumeric())
+            && !before.to_ascii_uppercase().ends_with("IBAN")
         {
             continue;
         }
@@ -33,7 +33,8 @@ pub(super) fn find_ibans(text: &str, spans: &mut Spans) {
                 .filter(|c| c.is_ascii_alphanumeric())
                 .collect::<String>()
                 .to_ascii_uppercase();
-            if compact.parse::<Iban>().is_ok() && standalone(text, m.start(), m.start() + end) {
+            let after = text[m.start() + end..].chars().next();
+            if compact.parse::<Iban>().is_ok() && !after.is_some_and(|c| c.is_ascii_alphanumeric()) {
                 spans.add(m.start(), m.start() + end, PiiKind::Iban);
                 break;
             }
@@ -41,7 +42,10 @@ pub(super) fn find_ibans(text: &str, spans: &mut Spans) {
     }
 }
 
-static PRC_ID: LazyLock<Regex> = LazyLock::new(|| regex(r"[1-9][0-9]{5}(?:19|20)[0-9]{9}[0-9Xx]"));
+/// Eighteen characters, written whole or in groups ("110105 19761008 450X", "310104 1965
+/// 1201 0714").
+static PRC_ID: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"[1-9][0-9]{5}[ \-]?(?:19|20)[0-9]{2}[ \-]?[0-9]{4}[ \-]?[0-9]{3}[0-9Xx]"));
 
 fn prc_id_valid(id: &[u8]) -> bool {
     const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -54,13 +58,17 @@ fn prc_id_valid(id: &[u8]) -> bool {
 
 pub(super) fn find_prc_ids(text: &str, spans: &mut Spans) {
     for m in PRC_ID.find_iter(text) {
-        if standalone(text, m.start(), m.end()) && prc_id_valid(m.as_str().as_bytes()) {
+        let compact: Vec<u8> = m.as_str().bytes().filter(|b| !matches!(b, b' ' | b'-')).collect();
+        if standalone(text, m.start(), m.end()) && compact.len() == 18 && prc_id_valid(&compact) {
             spans.add(m.start(), m.end(), PiiKind::PrcId);
         }
     }
 }
 
-static HKID: LazyLock<Regex> = LazyLock::new(|| regex(r"(?i)([A-Z]{1,2})([0-9]{6})\s?(?:\(([0-9A])\)|([0-9A]))"));
+/// Letters, six digits (whole or as three and three) and the check digit, bracketed or not:
+/// "A123456(3)", "V 104 730 (2)".
+static HKID: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"(?i)([A-Z]{1,2})\s?([0-9]{3})\s?([0-9]{3})\s?(?:\(([0-9A])\)|([0-9A]))"));
 
 fn hkid_valid(letters: &str, digits: &str, check: &str) -> bool {
     let value = |c: u8| u32::from(c.to_ascii_uppercase() - b'A') + 10;
@@ -83,8 +91,13 @@ fn hkid_valid(letters: &str, digits: &str, check: &str) -> bool {
 pub(super) fn find_hkids(text: &str, spans: &mut Spans) {
     for c in HKID.captures_iter(text) {
         let whole = c.get(0).expect("group 0");
-        let check = c.get(3).or(c.get(4)).expect("one check group matches").as_str();
-        if standalone(text, whole.start(), whole.end()) && hkid_valid(&c[1], &c[2], check) {
+        let check = c.get(4).or(c.get(5)).expect("one check group matches").as_str();
+        let digits = format!("{}{}", &c[2], &c[3]);
+        // Letters set apart from the digits must be capitals ("Y 723 416 (1)"): "is 465…"
+        // is a word and a number.
+        let spaced = text[c.get(1).expect("letters").end()..].starts_with(char::is_whitespace);
+        let capitals = c[1].bytes().all(|b| b.is_ascii_uppercase());
+        if standalone(text, whole.start(), whole.end()) && (!spaced || capitals) && hkid_valid(&c[1], &digits, check) {
             spans.add(whole.start(), whole.end(), PiiKind::Hkid);
         }
     }

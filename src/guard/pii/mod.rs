@@ -17,6 +17,7 @@
 //! What is never masked: amounts, dates, rates, digit runs failing their check, and the
 //! bank's own published phone numbers and e-mail domains ([`Masker::new`]).
 
+mod accounts;
 mod cards;
 mod contact;
 mod ids;
@@ -52,10 +53,12 @@ pub enum PiiKind {
     Password,
     Otp,
     Pin,
+    /// A bank account number (the customer's or a payee's, at any bank).
+    Account,
 }
 
 impl PiiKind {
-    pub const ALL: [PiiKind; 11] = [
+    pub const ALL: [PiiKind; 12] = [
         PiiKind::Card,
         PiiKind::Cvv,
         PiiKind::Expiry,
@@ -67,6 +70,7 @@ impl PiiKind {
         PiiKind::Password,
         PiiKind::Otp,
         PiiKind::Pin,
+        PiiKind::Account,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +86,7 @@ impl PiiKind {
             PiiKind::Password => "password",
             PiiKind::Otp => "otp",
             PiiKind::Pin => "pin",
+            PiiKind::Account => "account",
         }
     }
 
@@ -99,6 +104,7 @@ impl PiiKind {
             PiiKind::Password => "[PASSWORD]",
             PiiKind::Otp => "[OTP]",
             PiiKind::Pin => "[PIN]",
+            PiiKind::Account => "[ACCOUNT]",
         }
     }
 }
@@ -114,6 +120,7 @@ pub struct Masked {
 /// True when `text` holds a placeholder this module writes (an earlier masked message).
 pub fn has_placeholder(text: &str) -> bool {
     text.contains("[CARD ••••")
+        || text.contains("[ACCOUNT ••••")
         || PiiKind::ALL
             .iter()
             .any(|k| *k != PiiKind::Card && text.contains(k.placeholder()))
@@ -176,7 +183,18 @@ impl Masker {
         numbers
     }
 
+    /// Masks a message that follows `previous` (the same customer's last message, already
+    /// masked) in one conversation: a card number typed across the two messages is masked
+    /// in both (see [`cards::find_card_continuation`]).
+    pub fn mask_after(&self, text: &str, previous: &str) -> Masked {
+        self.mask_with(text, cards::ends_with_card_part(previous))
+    }
+
     pub fn mask(&self, text: &str) -> Masked {
+        self.mask_with(text, false)
+    }
+
+    fn mask_with(&self, text: &str, continues_card: bool) -> Masked {
         let (folded, offsets) = fold(text);
         let mut spans = Spans::default();
         // Most messages have no digits and no '@': the detectors that need them are skipped.
@@ -184,17 +202,23 @@ impl Masker {
         if bytes.contains(&b'@') {
             self.find_emails(&folded, &mut spans);
         }
+        self.find_spelled_emails(&folded, &mut spans);
         let has_digits = bytes.iter().any(u8::is_ascii_digit);
         if has_digits {
             find_ibans(&folded, &mut spans);
             find_prc_ids(&folded, &mut spans);
             find_hkids(&folded, &mut spans);
+            accounts::find_accounts(&folded, &mut spans);
             self.find_numbers(&folded, &mut spans);
         }
         find_secrets(&folded, &mut spans);
         if has_digits {
-            find_card_details(&folded, &mut spans);
+            if continues_card {
+                cards::find_card_continuation(&folded, &mut spans);
+            }
             find_split_cards(&folded, &mut spans);
+            cards::find_card_starts(&folded, &mut spans);
+            find_card_details(&folded, &mut spans);
         }
         if spans.0.is_empty() {
             return Masked {

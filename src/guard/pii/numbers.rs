@@ -121,12 +121,40 @@ impl Masker {
             // Mainland mobile: 1[3-9] and eleven digits; with the 86 country code.
             11 if MAINLAND_MOBILE.is_match(&digits) => true,
             13 if digits.starts_with("86") && MAINLAND_MOBILE.is_match(&digits[2..]) => true,
-            // HK: eight digits starting 2, 3 (fixed) or 4–9 (mobile), said to be a phone.
-            8 => context && matches!(digits.as_bytes()[0], b'2'..=b'9'),
+            // HK: eight digits starting 2, 3 (fixed) or 4–9 (mobile), said to be a phone,
+            // or written as a phone number is (four and four: "9123 4567", "6376-5102")
+            // and starting as a mobile does, where nothing says it is a reference.
+            8 => {
+                let first = digits.as_bytes()[0];
+                (context && (b'2'..=b'9').contains(&first))
+                    || (hk_shaped(raw) && matches!(first, b'5' | b'6' | b'9') && !reference_before(text, start))
+            }
             11 if digits.starts_with("852") => matches!(digits.as_bytes()[3], b'2'..=b'9'),
             // Mainland landline with area code, said to be a phone.
             10..=12 => context && digits.starts_with('0'),
             _ => false,
         }
     }
+}
+
+/// Four digits, one space or dash, four digits: how Hong Kong numbers are written.
+fn hk_shaped(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    b.len() == 9 && matches!(b[4], b' ' | b'-') && b[..4].iter().chain(&b[5..]).all(u8::is_ascii_digit)
+}
+
+/// Words just before a number that make it a reference, an order or an amount.
+static REFERENCE_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"(?i)(ref|reference|order|invoice|tracking|booking|receipt|policy|case|ticket|member|room|flight|no\.|#|LTD|HKD|HK\$|US\$|\$|RMB|¥|￥|单号|订单|编号|参考号|金额)(?:\s+(?:number|no\.?|code|id))?\W{0,3}$",
+    )
+});
+
+/// Whether the words just before `start` make a number a reference, an order or an amount.
+pub(super) fn reference_before(text: &str, start: usize) -> bool {
+    let mut from = start.saturating_sub(24);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    REFERENCE_BEFORE.is_match(&text[from..start])
 }

@@ -23,6 +23,13 @@ pub(super) struct Span {
 pub(super) struct Spans(pub(super) Vec<Span>);
 
 impl Spans {
+    /// Free, or taken only by a phone number (which a card piece may claim).
+    pub(super) fn free_but_phone(&self, start: usize, end: usize) -> bool {
+        self.0
+            .iter()
+            .all(|s| s.kind == PiiKind::Phone || end <= s.start || start >= s.end)
+    }
+
     pub(super) fn free(&self, start: usize, end: usize) -> bool {
         self.0.iter().all(|s| end <= s.start || start >= s.end)
     }
@@ -34,6 +41,14 @@ impl Spans {
     pub(super) fn add_card(&mut self, start: usize, end: usize, digits: &str) -> bool {
         let last_four = &digits[digits.len() - 4..];
         self.add_with(start, end, PiiKind::Card, format!("[CARD ••••{last_four}]"))
+    }
+
+    /// Claims a span for a card piece even where a phone number was read (a piece of a card
+    /// is written like a Hong Kong number: "6299 1282").
+    pub(super) fn add_card_piece(&mut self, start: usize, end: usize, replacement: &str) -> bool {
+        self.0
+            .retain(|s| !(s.kind == PiiKind::Phone && start < s.end && s.start < end));
+        self.add_with(start, end, PiiKind::Card, replacement.to_string())
     }
 
     pub(super) fn add_with(&mut self, start: usize, end: usize, kind: PiiKind, replacement: String) -> bool {
@@ -64,13 +79,19 @@ pub(super) fn fold(text: &str) -> (Cow<'_, str>, Option<Vec<usize>>) {
         '\u{3000}' => Some(' '),
         _ => None,
     };
-    if !text.chars().any(|c| fold_char(c).is_some()) {
+    let numerals = chinese_digit_runs(text);
+    if numerals.is_empty() && !text.chars().any(|c| fold_char(c).is_some()) {
         return (Cow::Borrowed(text), None);
     }
     let mut folded = String::with_capacity(text.len());
     let mut offsets = Vec::with_capacity(text.len() + 1);
     for (i, c) in text.char_indices() {
-        let out = fold_char(c).unwrap_or(c);
+        let digit = numerals
+            .iter()
+            .any(|r| r.contains(&i))
+            .then(|| chinese_digit(c))
+            .flatten();
+        let out = digit.or_else(|| fold_char(c)).unwrap_or(c);
         for _ in 0..out.len_utf8() {
             offsets.push(i);
         }
@@ -78,6 +99,36 @@ pub(super) fn fold(text: &str) -> (Cow<'_, str>, Option<Vec<usize>>) {
     }
     offsets.push(text.len());
     (Cow::Owned(folded), Some(offsets))
+}
+
+/// A Chinese numeral read as a digit ("四一八零" is how a card number is read out).
+fn chinese_digit(c: char) -> Option<char> {
+    let digit = "零一二三四五六七八九"
+        .chars()
+        .position(|d| d == c)
+        .or((c == '〇').then_some(0))?;
+    char::from_digit(digit as u32, 10)
+}
+
+/// Byte ranges of runs of four or more Chinese numerals: digits read out one by one, not
+/// words such as 一下 or 三个.
+fn chinese_digit_runs(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut runs = Vec::new();
+    let mut start: Option<(usize, usize)> = None;
+    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        match (chinese_digit(c).is_some(), start) {
+            (true, None) => start = Some((i, 1)),
+            (true, Some((s, n))) => start = Some((s, n + 1)),
+            (false, Some((s, n))) => {
+                if n >= 4 {
+                    runs.push(s..i);
+                }
+                start = None;
+            }
+            (false, None) => {}
+        }
+    }
+    runs
 }
 
 pub(super) fn digits_of(s: &str) -> String {
