@@ -12,6 +12,7 @@ use crate::audit::AuditStore;
 use crate::chat::Pipeline;
 use crate::retrieval::Index;
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -66,6 +67,21 @@ pub fn api_router(state: AppState, limits: HttpLimits) -> Router {
         }))
 }
 
+/// The method as a metrics label: the standard ones by name, any other as `other`, so
+/// invented methods cannot grow `/metrics` without bound.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Request count and latency per route and status.
 async fn record_request(request: Request, next: Next) -> Response {
     let route = request
@@ -73,7 +89,7 @@ async fn record_request(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();

@@ -452,6 +452,25 @@ async fn health_readiness_and_metrics() {
 }
 
 #[tokio::test]
+async fn invented_http_methods_do_not_grow_the_metrics() {
+    let app = spawn_app().await;
+    for i in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("INVENTED{i}").as_bytes()).unwrap();
+        let response = app
+            .client
+            .request(method, format!("{}/v1/chat", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_client_error(), "{}", response.status());
+    }
+    let (_, body) = app.get("/metrics", None).await;
+    let text = body.as_str().unwrap();
+    assert!(!text.contains("INVENTED"), "{text}");
+    assert!(text.contains("method=\"other\""), "{text}");
+}
+
+#[tokio::test]
 async fn card_numbers_never_reach_the_model_or_the_record() {
     let standin = StandInServer::start(Script::default()).await;
     let app = spawn_app_with_llm(&standin).await;
