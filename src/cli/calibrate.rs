@@ -273,12 +273,7 @@ fn fit_escalation(escalation: &[(String, Labelled)], advice: &[(String, Labelled
                 .map(|(_, item)| example(&item.text, 0)),
         )
         .collect();
-    let files = ESCALATION_SETS
-        .iter()
-        .chain(&ADVICE_SETS)
-        .map(|f| f.to_string())
-        .chain(added.iter().cloned())
-        .collect();
+    let files = fitted_on(&ESCALATION_SETS, &ADVICE_SETS, added);
     Classifier::calibrate(
         ESCALATION_CLASSES.map(String::from).to_vec(),
         &examples,
@@ -297,12 +292,7 @@ fn fit_advice(advice: &[(String, Labelled)], escalation: &[(String, Labelled)], 
         .map(|(_, item)| example(&item.text, usize::from(item.advice == Some(true))))
         .chain(escalation.iter().map(|(_, item)| example(&item.text, 0)))
         .collect();
-    let files = ADVICE_SETS
-        .iter()
-        .chain(&ESCALATION_SETS)
-        .map(|f| f.to_string())
-        .chain(added.iter().cloned())
-        .collect();
+    let files = fitted_on(&ADVICE_SETS, &ESCALATION_SETS, added);
     Classifier::calibrate(
         vec!["none".into(), "advice".into()],
         &examples,
@@ -310,6 +300,15 @@ fn fit_advice(advice: &[(String, Labelled)], escalation: &[(String, Labelled)], 
         MAX_FALSE_POSITIVE_RATE,
         Fit::default(),
     )
+}
+
+/// The files a screen model was fitted on, as its record lists them.
+fn fitted_on(own: &[&str], other: &[&str], added: &[String]) -> Vec<String> {
+    own.iter()
+        .chain(other)
+        .map(|f| f.to_string())
+        .chain(added.iter().cloned())
+        .collect()
 }
 
 /// A question's standalone query and answerability signals, retrieved exactly as a chat

@@ -242,23 +242,26 @@ pub fn evaluate_escalation(path: &Path, guard: &Guard) -> anyhow::Result<Classif
     Ok(tally.report())
 }
 
+/// A message labelled yes or no for one screen (`injection` or `advice`).
 #[derive(Debug, Deserialize)]
-struct InjectionItem {
+struct BinaryItem {
     text: String,
     lang: String,
-    injection: bool,
+    #[serde(alias = "injection", alias = "advice")]
+    expected: bool,
     split: String,
 }
 
-pub fn evaluate_injection(path: &Path) -> anyhow::Result<ClassifierReport> {
-    let items: Vec<InjectionItem> = read_jsonl(path)?;
+/// A yes/no screen over a labelled set.
+fn evaluate_binary(path: &Path, flags: impl Fn(&str) -> bool) -> anyhow::Result<ClassifierReport> {
+    let items: Vec<BinaryItem> = read_jsonl(path)?;
     let mut tally = Tally::default();
     for item in items {
-        let flagged = injection::is_injection(&item.text);
-        let shown = format!("[{}] expected {}: {}", item.lang, item.injection, item.text);
+        let flagged = flags(&item.text);
+        let shown = format!("[{}] expected {}: {}", item.lang, item.expected, item.text);
         tally.add(
             format!("{}/{}", item.lang, item.split),
-            item.injection,
+            item.expected,
             flagged,
             true,
             shown,
@@ -267,28 +270,11 @@ pub fn evaluate_injection(path: &Path) -> anyhow::Result<ClassifierReport> {
     Ok(tally.report())
 }
 
-#[derive(Debug, Deserialize)]
-struct AdviceItem {
-    text: String,
-    lang: String,
-    advice: bool,
-    split: String,
+pub fn evaluate_injection(path: &Path) -> anyhow::Result<ClassifierReport> {
+    evaluate_binary(path, injection::is_injection)
 }
 
 /// Advice requests (investment, legal, tax) and their look-alikes, through the screen.
 pub fn evaluate_advice(path: &Path, guard: &Guard) -> anyhow::Result<ClassifierReport> {
-    let items: Vec<AdviceItem> = read_jsonl(path)?;
-    let mut tally = Tally::default();
-    for item in items {
-        let flagged = guard.screen(&item.text).asks_for_advice;
-        let shown = format!("[{}] expected {}: {}", item.lang, item.advice, item.text);
-        tally.add(
-            format!("{}/{}", item.lang, item.split),
-            item.advice,
-            flagged,
-            true,
-            shown,
-        );
-    }
-    Ok(tally.report())
+    evaluate_binary(path, |text| guard.screen(text).asks_for_advice)
 }
