@@ -5,7 +5,9 @@ use crate::chat::llm::LlmLimits;
 use crate::chat::pipeline::{MAX_TURNS, RETRIEVED_SOURCES};
 use crate::chat::policy::PolicyConfig;
 use crate::chat::PipelineOptions;
-use crate::http::HttpLimits;
+use crate::http::body::BodyLimits;
+use crate::http::{HttpLimits, BODY_LIMIT_BYTES};
+use crate::server::ConnectionLimits;
 use crate::knowledge::Chunker;
 use anyhow::{bail, Context};
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -55,11 +57,26 @@ pub struct Settings {
     pub bank_name: String,
     /// Chat turns in flight before new ones are shed with 503.
     pub max_concurrent_turns: usize,
+    /// Open connections before new ones are closed at once; the descriptor limit less a
+    /// reserve when unset.
+    pub max_connections: Option<usize>,
+    /// A request's head must arrive within this; idle keep-alive connections close after it.
+    pub header_read_timeout_ms: u64,
+    /// A request's whole body must arrive within this.
+    pub body_read_timeout_ms: u64,
     /// Deadline of a whole chat turn, in milliseconds.
     pub request_timeout_ms: u64,
     pub llm_first_token_timeout_ms: u64,
     pub llm_timeout_ms: u64,
     pub llm_retries: u32,
+    /// Each call to the audit store within a turn, the commit included (at most a quarter
+    /// of the turn's deadline).
+    pub audit_timeout_ms: u64,
+    /// Condensing a follow-up with the model (at most a quarter of the turn's deadline).
+    pub condense_timeout_ms: u64,
+    /// Where turns wait that the audit store could not take in time; `<data_dir>/spool`
+    /// when unset.
+    pub spool_dir: Option<PathBuf>,
     /// Tokens of conversation history given to the model.
     pub history_tokens: usize,
     /// Domains the assistant's replies may link to, comma-separated, besides those found
@@ -82,10 +99,14 @@ struct Defaults {
     bind: &'static str,
     bank_name: &'static str,
     max_concurrent_turns: usize,
+    header_read_timeout_ms: u64,
+    body_read_timeout_ms: u64,
     request_timeout_ms: u64,
     llm_first_token_timeout_ms: u64,
     llm_timeout_ms: u64,
     llm_retries: u32,
+    audit_timeout_ms: u64,
+    condense_timeout_ms: u64,
     history_tokens: usize,
 }
 
@@ -99,10 +120,14 @@ const DEFAULTS: Defaults = Defaults {
     bind: "127.0.0.1:8080",
     bank_name: "Lantern Bank",
     max_concurrent_turns: 1024,
+    header_read_timeout_ms: 10_000,
+    body_read_timeout_ms: 10_000,
     request_timeout_ms: 30_000,
     llm_first_token_timeout_ms: 10_000,
     llm_timeout_ms: 25_000,
     llm_retries: 2,
+    audit_timeout_ms: 5_000,
+    condense_timeout_ms: 3_000,
     history_tokens: 1_500,
 };
 
@@ -129,10 +154,16 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TELLER_MODELS_DIR", "models_dir"),
     ("TELLER_BANK_NAME", "bank_name"),
     ("TELLER_MAX_CONCURRENT_TURNS", "max_concurrent_turns"),
+    ("TELLER_MAX_CONNECTIONS", "max_connections"),
+    ("TELLER_HEADER_READ_TIMEOUT_MS", "header_read_timeout_ms"),
+    ("TELLER_BODY_READ_TIMEOUT_MS", "body_read_timeout_ms"),
     ("TELLER_REQUEST_TIMEOUT_MS", "request_timeout_ms"),
     ("TELLER_LLM_FIRST_TOKEN_TIMEOUT_MS", "llm_first_token_timeout_ms"),
     ("TELLER_LLM_TIMEOUT_MS", "llm_timeout_ms"),
     ("TELLER_LLM_RETRIES", "llm_retries"),
+    ("TELLER_AUDIT_TIMEOUT_MS", "audit_timeout_ms"),
+    ("TELLER_CONDENSE_TIMEOUT_MS", "condense_timeout_ms"),
+    ("TELLER_SPOOL_DIR", "spool_dir"),
     ("TELLER_HISTORY_TOKENS", "history_tokens"),
     ("TELLER_LINK_DOMAINS", "link_domains"),
     ("TELLER_PUBLISHED_NUMBERS", "published_numbers"),
@@ -198,8 +229,17 @@ impl Settings {
         if self.max_concurrent_turns == 0 {
             bail!("TELLER_MAX_CONCURRENT_TURNS must be positive");
         }
+        if self.max_connections == Some(0) {
+            bail!("TELLER_MAX_CONNECTIONS must be positive");
+        }
+        if self.header_read_timeout_ms < 100 || self.body_read_timeout_ms < 100 {
+            bail!("TELLER_HEADER_READ_TIMEOUT_MS and TELLER_BODY_READ_TIMEOUT_MS must be at least 100");
+        }
         if self.request_timeout_ms < 100 || self.llm_first_token_timeout_ms == 0 || self.llm_timeout_ms == 0 {
             bail!("timeouts must be positive (TELLER_REQUEST_TIMEOUT_MS at least 100)");
+        }
+        if self.audit_timeout_ms == 0 || self.condense_timeout_ms == 0 {
+            bail!("TELLER_AUDIT_TIMEOUT_MS and TELLER_CONDENSE_TIMEOUT_MS must be positive");
         }
         if self.embedding_batch == 0 {
             bail!("TELLER_EMBEDDING_BATCH must be positive");
@@ -238,6 +278,8 @@ impl Settings {
             history_tokens: self.history_tokens,
             max_turns: MAX_TURNS,
             deadline: self.request_timeout(),
+            audit_budget: Duration::from_millis(self.audit_timeout_ms).min(self.request_timeout() / 4),
+            condense_budget: Duration::from_millis(self.condense_timeout_ms).min(self.request_timeout() / 4),
             llm: self.llm_limits(),
             policy: PolicyConfig::default(),
         }
@@ -249,6 +291,26 @@ impl Settings {
         HttpLimits {
             max_concurrent_turns: self.max_concurrent_turns,
             request_timeout: self.request_timeout() + RESPONSE_GRACE,
+            body: BodyLimits {
+                max_bytes: BODY_LIMIT_BYTES,
+                read_timeout: Duration::from_millis(self.body_read_timeout_ms),
+            },
+        }
+    }
+
+    /// Where turns wait that the audit store could not take in time.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.spool_dir.clone().unwrap_or_else(|| self.data_dir.join("spool"))
+    }
+
+    /// Limits of the connections themselves.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            max_connections: self
+                .max_connections
+                .unwrap_or_else(ConnectionLimits::default_max_connections),
+            max_streams_per_connection: 100,
         }
     }
 

@@ -20,5 +20,6 @@ pub mod http;
 pub mod knowledge;
 pub mod lang;
 pub mod retrieval;
+pub mod server;
 pub mod startup;
 pub mod telemetry;

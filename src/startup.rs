@@ -1,6 +1,7 @@
 //! Building and running the server: stores, index (ingesting the sample knowledge base
 //! on first start), prompts, model, router and listener.
 
+use crate::audit::spool::Spool;
 use crate::audit::AuditStore;
 use crate::chat::answerability;
 use crate::chat::llm::{ChatModel, OpenAiChat};
@@ -13,8 +14,8 @@ use crate::knowledge::{ingest, load_dir, IngestOptions};
 use crate::lang::Lang;
 use crate::retrieval::embed::openai_client;
 use crate::retrieval::Index;
+use crate::server::{self, ConnectionLimits};
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    limits: ConnectionLimits,
 }
 
 /// The process-wide Prometheus recorder (installed once, shared by every app in tests).
@@ -79,9 +81,12 @@ pub fn build_pipeline(settings: &Settings, index: Index, audit: Arc<AuditStore>)
     });
     let guard = guard_for(settings, &prompts)?;
     let answerability = answerability_model(settings, index.embedder.is_some())?;
+    let spool = Spool::open(&settings.spool_dir(), audit.clone())
+        .with_context(|| format!("cannot open the audit spool in {}", settings.spool_dir().display()))?;
     let parts = PipelineParts {
         index,
         audit,
+        spool,
         llm,
         prompts: Arc::new(prompts),
         guard: Arc::new(guard),
@@ -176,6 +181,9 @@ impl Application {
         }
         let audit = Arc::new(open_audit(settings).await?);
         let pipeline = build_pipeline(settings, index.clone(), audit.clone())?;
+        // Turns spooled by an earlier run (or this one) are recorded as soon as the store
+        // takes them.
+        pipeline.spool().spawn_replayer();
         let listener = TcpListener::bind(&settings.bind)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
@@ -188,6 +196,7 @@ impl Application {
         Ok(Self {
             listener,
             router: api_router(state, settings.http_limits()),
+            limits: settings.connection_limits(),
         })
     }
 
@@ -196,16 +205,12 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        tracing::info!(addr = %self.listener.local_addr()?, "teller listening");
-        // Streamed replies are many small writes: without TCP_NODELAY, Nagle's algorithm
-        // holds each delta back until the previous one is acknowledged.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
+        tracing::info!(
+            addr = %self.listener.local_addr()?,
+            max_connections = self.limits.max_connections,
+            "teller listening"
+        );
+        server::serve(self.listener, self.router, self.limits, shutdown_signal())
             .await
             .context("server failed")
     }

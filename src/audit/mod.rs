@@ -7,7 +7,8 @@
 //!
 //! By job: `append` (the chain's writer), `chain` (hashing), `verify`, `export`,
 //! `retention` (purges, legal holds), `staff` (tokens, staff actions), `search` (reading
-//! conversations back), `records` (what the log holds), `period` (times).
+//! conversations back), `records` (what the log holds), `period` (times), `spool` (turns
+//! recorded late, when the store could not take them in time).
 
 mod append;
 pub mod chain;
@@ -16,6 +17,7 @@ mod period;
 mod records;
 mod retention;
 mod search;
+pub mod spool;
 mod staff;
 mod store;
 mod verify;

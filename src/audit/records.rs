@@ -20,6 +20,10 @@ pub enum EventKind {
     Answer,
     RiskAlert,
     ReplyCancelled,
+    /// A turn that ended without its answer recorded: what the customer was shown.
+    ReplyInterrupted,
+    /// An answer committed after the customer was told its record had failed.
+    ReplyUndelivered,
     /// Earlier turns recorded for an evaluation question that comes with history.
     HistorySeeded,
     // What staff and operators did.

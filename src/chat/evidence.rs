@@ -150,7 +150,9 @@ impl Pipeline {
         let Ok(prompt) = self.prompts.condense(lang, &turns, message) else {
             return fallback;
         };
-        let limits = self.limits(deadline);
+        // The condensation has a budget of its own, so a hung model leaves the rest of the
+        // turn its time: past it, the deterministic query.
+        let limits = self.limits(deadline.min(Instant::now() + self.options.condense_budget));
         let mut ignore = |_: &str| true;
         match llm.complete(vec![LlmMessage::User(prompt)], limits, &mut ignore).await {
             // The customer's own words stay in the query: a condensation that drops them

@@ -4,7 +4,7 @@
 
 use super::pipeline::Pipeline;
 use super::types::{ChatError, ChatRequest};
-use crate::audit::{new_record_id, StoredMessage};
+use crate::audit::{new_record_id, AuditError, StoredMessage};
 use crate::auth;
 use crate::conversation::{HandoffReason, Mode, Speaker};
 use crate::guard::{escalation, pii, Screened, Signal};
@@ -106,7 +106,7 @@ impl Pipeline {
                     id: *id,
                     token: token.clone(),
                     is_new: false,
-                    history: self.audit.messages(*id).await.map_err(ChatError::AuditUnavailable)?,
+                    history: self.audit_read(self.audit.messages(*id)).await?,
                 }
             }
             None => Conversation::start(),
@@ -146,14 +146,22 @@ impl Pipeline {
 
     /// Checks a conversation token; a wrong token looks exactly like an unknown conversation.
     pub async fn authorise(&self, id: Uuid, token: &str) -> Result<(), ChatError> {
-        let stored = self
-            .audit
-            .conversation_token_hash(id)
-            .await
-            .map_err(ChatError::AuditUnavailable)?;
+        let stored = self.audit_read(self.audit.conversation_token_hash(id)).await?;
         match stored {
             Some(hash) if auth::matches(&hash, token) => Ok(()),
             _ => Err(ChatError::ConversationNotFound),
+        }
+    }
+
+    /// A read from the audit store, within its budget: a database that stopped answering
+    /// fails the turn at once instead of holding it until the connection gives up.
+    pub(super) async fn audit_read<T>(
+        &self,
+        read: impl std::future::Future<Output = Result<T, AuditError>>,
+    ) -> Result<T, ChatError> {
+        match tokio::time::timeout(self.options.audit_budget, read).await {
+            Ok(read) => read.map_err(ChatError::AuditUnavailable),
+            Err(_) => Err(ChatError::AuditUnavailable(AuditError::Unavailable(sqlx::Error::PoolTimedOut))),
         }
     }
 

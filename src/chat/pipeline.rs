@@ -8,9 +8,10 @@ use super::llm::{ChatModel, LlmLimits};
 use super::metrics;
 use super::policy::{decide, PolicyConfig};
 use super::prompts::Prompts;
-use super::record::Latency;
-use super::sink::{split_for_stream, ReplySink};
+use super::record::{Latency, Unanswered};
+use super::sink::{split_for_stream, ReplySink, Watched};
 use super::types::{ChatError, ChatReply, ChatRequest};
+use crate::audit::spool::{Deferred, InFlight, Resolution, Spool, SpooledBatch};
 use crate::audit::{AuditStore, StoredMessage};
 use crate::guard::Guard;
 use crate::knowledge::Chunker;
@@ -39,6 +40,10 @@ pub struct PipelineOptions {
     pub max_turns: usize,
     /// The whole turn, retrieval to commit.
     pub deadline: Duration,
+    /// Each call to the audit store, the commit included (taken from the turn's deadline).
+    pub audit_budget: Duration,
+    /// Condensing a follow-up into a standalone query; past it, the deterministic query.
+    pub condense_budget: Duration,
     pub llm: LlmLimits,
     pub policy: PolicyConfig,
 }
@@ -47,6 +52,8 @@ pub struct PipelineOptions {
 pub struct PipelineParts {
     pub index: Index,
     pub audit: Arc<AuditStore>,
+    /// Where turns go that the audit store cannot take in time.
+    pub spool: Arc<Spool>,
     /// `None`: answers are extracted from the passages.
     pub llm: Option<Arc<dyn ChatModel>>,
     pub prompts: Arc<Prompts>,
@@ -64,6 +71,7 @@ pub struct PipelineParts {
 pub struct Pipeline {
     pub(super) index: Index,
     pub(super) audit: Arc<AuditStore>,
+    pub(super) spool: Arc<Spool>,
     pub(super) llm: Option<Arc<dyn ChatModel>>,
     pub(super) prompts: Arc<Prompts>,
     pub(super) chunker: Chunker,
@@ -85,6 +93,7 @@ impl Pipeline {
             discounted: Arc::new(discounted),
             index: parts.index,
             audit: parts.audit,
+            spool: parts.spool,
             llm: parts.llm,
             prompts: parts.prompts,
             chunker: parts.chunker,
@@ -98,40 +107,26 @@ impl Pipeline {
 
     /// Answers one customer turn. A live sink gets `meta`, then the text; the returned
     /// reply (the SSE `done` payload) is only produced after the audit commit, and text
-    /// that was not generated live reaches the sink only then.
+    /// that was not generated live reaches the sink only then. Every message accepted
+    /// into a conversation is recorded, whatever fails after: with its answer, or with
+    /// why there is none and what the customer was shown.
     #[tracing::instrument(skip_all, fields(conversation_id))]
     pub async fn respond(&self, request: ChatRequest, sink: &mut dyn ReplySink) -> Result<ChatReply, ChatError> {
         let started = Instant::now();
-        let turn = self.receive(request, started + self.options.deadline).await?;
-        let evidence = self.gather_evidence(&turn).await?;
-        let decision = decide(
-            &turn.screened,
-            &evidence.retrieved.sources,
-            &evidence.grounding,
-            &evidence.answerability,
-            &self.options.policy,
-        );
-        let stage = Instant::now();
-        let answer = self.answer(decision, &turn, &evidence, sink).await;
-        let answer_ms = stage.elapsed().as_secs_f64() * 1e3;
-        metrics::stage("answer", answer_ms / 1e3);
-        let mut answer = match answer {
-            Ok(answer) => answer,
-            Err(ChatError::Cancelled) => {
-                self.record_cancelled(&turn).await;
-                return Err(ChatError::Cancelled);
+        let turn = self.receive(request, self.answer_deadline(started)).await?;
+        let mut sink = Watched::new(sink);
+        let (evidence, answer, latency) = match self.prepare(&turn, &mut sink).await {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                let why = match &error {
+                    ChatError::Cancelled => Unanswered::Cancelled,
+                    other => Unanswered::Failed(other),
+                };
+                self.record_unanswered(&turn, why, sink.shown()).await;
+                return Err(error);
             }
-            Err(e) => return Err(e),
         };
-        if let Some(t) = evidence.query.template.clone() {
-            answer.templates.insert(0, t);
-        }
-        let latency = Latency {
-            condense: evidence.condense_ms,
-            retrieval: evidence.retrieval_ms,
-            answer: answer_ms,
-        };
-        let reply = self.commit(&turn, &evidence, &answer, latency).await?;
+        let reply = self.commit(&turn, &evidence, &answer, latency, sink.shown()).await?;
         // Answers that were not shown as they were produced go out only now, after the
         // commit, so a customer never sees an unrecorded answer.
         if sink.is_live() && !answer.streamed {
@@ -145,13 +140,52 @@ impl Pipeline {
         Ok(reply)
     }
 
-    /// Records the turn; the reply exists only once the record is committed.
+    /// When the answer must be ready: the turn's deadline less the audit store's budget,
+    /// so the commit, whose outcome decides the reply, ends inside the turn's deadline.
+    fn answer_deadline(&self, started: Instant) -> Instant {
+        started + self.options.deadline.saturating_sub(self.options.audit_budget)
+    }
+
+    /// The stages between receiving and recording: evidence, decision, answer.
+    async fn prepare(
+        &self,
+        turn: &Inbound,
+        sink: &mut dyn ReplySink,
+    ) -> Result<(super::evidence::Evidence<'_>, Answer, Latency), ChatError> {
+        let evidence = self.gather_evidence(turn).await?;
+        let decision = decide(
+            &turn.screened,
+            &evidence.retrieved.sources,
+            &evidence.grounding,
+            &evidence.answerability,
+            &self.options.policy,
+        );
+        let stage = Instant::now();
+        let mut answer = self.answer(decision, turn, &evidence, sink).await?;
+        let answer_ms = stage.elapsed().as_secs_f64() * 1e3;
+        metrics::stage("answer", answer_ms / 1e3);
+        if let Some(t) = evidence.query.template.clone() {
+            answer.templates.insert(0, t);
+        }
+        let latency = Latency {
+            condense: evidence.condense_ms,
+            retrieval: evidence.retrieval_ms,
+            answer: answer_ms,
+        };
+        Ok((evidence, answer, latency))
+    }
+
+    /// Records the turn; the reply exists only once the record is committed. A commit
+    /// that fails or outlasts the audit budget leaves the turn's outcome in the spool:
+    /// the customer's message and what they were shown, or, if the answer's commit
+    /// lands after all, that it was not delivered.
     async fn commit(
         &self,
         turn: &Inbound,
         evidence: &super::evidence::Evidence<'_>,
         answer: &Answer,
         latency: Latency,
+        shown: &str,
     ) -> Result<ChatReply, ChatError> {
         let reply = ChatReply {
             conversation_id: turn.conversation.id,
@@ -164,18 +198,51 @@ impl Pipeline {
         };
         let stage = Instant::now();
         let batch = self.turn_record(turn, evidence, &reply, answer, latency);
-        // No deadline here: an append abandoned half-way could still be committed by the
-        // group it joined, recording an answer the customer never got. The pool's acquire
-        // timeout bounds a dead database instead.
-        self.audit.append(batch).await.map_err(ChatError::AuditUnavailable)?;
-        metrics::stage("audit", stage.elapsed().as_secs_f64());
-        metrics::turn_recorded(&turn.screened, answer);
-        Ok(reply)
+        match self.spool.append_within(batch, self.options.audit_budget).await {
+            Ok(_) => {
+                metrics::stage("audit", stage.elapsed().as_secs_f64());
+                metrics::turn_recorded(&turn.screened, answer);
+                Ok(reply)
+            }
+            Err((error, in_flight)) => {
+                let error = ChatError::AuditUnavailable(error);
+                let resolution = Resolution::Answer {
+                    message_id: reply.message_id,
+                    instead: SpooledBatch::of(&self.undelivered_record(turn)),
+                };
+                let fallback = self.unanswered_record(turn, Unanswered::Failed(&error), shown);
+                self.defer(Deferred::new(&fallback, resolution), in_flight);
+                Err(error)
+            }
+        }
+    }
+
+    /// Records a turn that ends without an answer, within the audit budget, or spools it.
+    async fn record_unanswered(&self, turn: &Inbound, why: Unanswered<'_>, shown: &str) {
+        let batch = self.unanswered_record(turn, why, shown);
+        if let Err((error, in_flight)) = self.spool.append_within(batch.clone(), self.options.audit_budget).await {
+            tracing::warn!(error = %error, "could not record an unanswered turn in time; spooled");
+            self.defer(Deferred::new(&batch, Resolution::SameBatch), in_flight);
+        }
+    }
+
+    fn defer(&self, entry: Deferred, in_flight: Option<InFlight>) {
+        if let Err(e) = self.spool.defer(entry, in_flight) {
+            // Neither the store nor the local disk took it: the one case where a turn
+            // goes unrecorded, and the operator is told.
+            tracing::error!(error = %e, "audit spool write failed: a turn's record is lost");
+            ::metrics::counter!("teller_audit_records_lost_total").increment(1);
+        }
     }
 
     /// Checks a conversation token and returns the transcript (for `GET /v1/conversations`).
     pub async fn transcript(&self, id: Uuid, token: &str) -> Result<Vec<StoredMessage>, ChatError> {
         self.authorise(id, token).await?;
-        self.audit.messages(id).await.map_err(ChatError::AuditUnavailable)
+        self.audit_read(self.audit.messages(id)).await
+    }
+
+    /// Where turns the audit store could not take in time wait to be recorded.
+    pub fn spool(&self) -> &Arc<Spool> {
+        &self.spool
     }
 }

@@ -124,14 +124,51 @@ impl Payload for MessageReceivedUnanswered<'_> {
     const KIND: EventKind = EventKind::MessageReceived;
 }
 
+/// How a turn without a recorded answer ended, and what the customer was shown of it
+/// (text already streamed stays shown: the record says exactly what left).
 #[derive(Serialize)]
-struct ReplyCancelled {
+struct ReplyEnded<'a> {
     turn: usize,
+    message_id: Uuid,
+    reason: &'a str,
+    shown: &'a str,
+}
+
+/// The client left before the reply was complete.
+#[derive(Serialize)]
+struct ReplyCancelled<'a>(ReplyEnded<'a>);
+
+impl Payload for ReplyCancelled<'_> {
+    const KIND: EventKind = EventKind::ReplyCancelled;
+}
+
+/// The turn failed before its answer was recorded: a stage failed, or the audit store
+/// did not take the answer in time.
+#[derive(Serialize)]
+struct ReplyInterrupted<'a>(ReplyEnded<'a>);
+
+impl Payload for ReplyInterrupted<'_> {
+    const KIND: EventKind = EventKind::ReplyInterrupted;
+}
+
+/// An answer that was committed after the customer had been told its record failed.
+#[derive(Serialize)]
+struct ReplyUndelivered {
+    turn: usize,
+    message_id: Uuid,
     reason: &'static str,
 }
 
-impl Payload for ReplyCancelled {
-    const KIND: EventKind = EventKind::ReplyCancelled;
+impl Payload for ReplyUndelivered {
+    const KIND: EventKind = EventKind::ReplyUndelivered;
+}
+
+/// Why a turn ended without its answer recorded.
+pub(super) enum Unanswered<'e> {
+    /// The client left.
+    Cancelled,
+    /// The error the customer was given.
+    Failed(&'e ChatError),
 }
 
 /// An earlier turn of an evaluation question, recorded as its conversation's history.
@@ -262,29 +299,41 @@ impl Pipeline {
         }
     }
 
-    /// A turn whose client left mid-answer: the customer's message is still recorded.
-    pub(super) async fn record_cancelled(&self, turn: &Inbound) {
+    /// A turn that ended without its answer: the customer's message is still recorded,
+    /// with why the turn ended and the text the customer had been shown.
+    pub(super) fn unanswered_record(&self, turn: &Inbound, why: Unanswered<'_>, shown: &str) -> EventBatch {
         let id = Some(turn.conversation.id);
         let message = MessageReceivedUnanswered {
             turn: turn.number,
             lang: turn.lang,
             content: turn.message(),
         };
-        let cancelled = ReplyCancelled {
+        let ended = |reason| ReplyEnded {
             turn: turn.number,
-            reason: "client_disconnected",
+            message_id: turn.message_id,
+            reason,
+            shown,
         };
-        let batch = EventBatch {
+        let ending = match why {
+            Unanswered::Cancelled => NewEvent::of(Actor::Customer, id, &ReplyCancelled(ended("client_disconnected"))),
+            Unanswered::Failed(error) => NewEvent::of(Actor::System, id, &ReplyInterrupted(ended(error.code()))),
+        };
+        EventBatch {
             conversation: new_conversation(turn),
-            events: vec![
-                NewEvent::of(Actor::Customer, id, &message),
-                NewEvent::of(Actor::Customer, id, &cancelled),
-            ],
+            events: vec![NewEvent::of(Actor::Customer, id, &message), ending],
             messages: Vec::new(),
-        };
-        if let Err(e) = self.audit.append(batch).await {
-            tracing::error!(error = %e, "could not record a cancelled turn");
         }
+    }
+
+    /// What is recorded when a turn's answer, which the customer was told had not been
+    /// recorded, turns out to have been committed after all.
+    pub(super) fn undelivered_record(&self, turn: &Inbound) -> EventBatch {
+        let undelivered = ReplyUndelivered {
+            turn: turn.number,
+            message_id: turn.message_id,
+            reason: "audit_commit_outcome_unknown_at_deadline",
+        };
+        EventBatch::event(NewEvent::of(Actor::System, Some(turn.conversation.id), &undelivered))
     }
 
     /// Records earlier turns as a conversation of their own (for `teller eval`, whose

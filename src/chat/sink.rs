@@ -61,6 +61,45 @@ impl ReplySink for Streamed {
     }
 }
 
+/// Passes everything on to a sink and keeps the text that reached it, for the record of
+/// a turn that ends without its answer committed.
+pub struct Watched<'s> {
+    inner: &'s mut dyn ReplySink,
+    shown: String,
+}
+
+impl<'s> Watched<'s> {
+    pub fn new(inner: &'s mut dyn ReplySink) -> Self {
+        Self {
+            inner,
+            shown: String::new(),
+        }
+    }
+
+    /// The text the client was sent so far.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+}
+
+impl ReplySink for Watched<'_> {
+    fn is_live(&self) -> bool {
+        self.inner.is_live()
+    }
+
+    fn send(&mut self, event: StreamEvent) -> bool {
+        let text = match (&event, self.inner.is_live()) {
+            (StreamEvent::Delta(text), true) => Some(text.clone()),
+            _ => None,
+        };
+        let sent = self.inner.send(event);
+        if let (true, Some(text)) = (sent, text) {
+            self.shown.push_str(&text);
+        }
+        sent
+    }
+}
+
 /// Splits a finished answer into word-sized deltas for clients that render progressively.
 pub fn split_for_stream(text: &str) -> Vec<String> {
     let mut pieces = Vec::new();

@@ -21,6 +21,8 @@ pub enum ApiError {
     InvalidRequest(String),
     #[error("the request body is too large")]
     PayloadTooLarge,
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     #[error("expected a JSON body with Content-Type: application/json")]
     UnsupportedMediaType,
     #[error("a conversation token is required (Authorization: Bearer <conversation_token>)")]
@@ -62,6 +64,7 @@ impl ApiError {
             ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TokenRequired | ApiError::StaffTokenRequired | ApiError::InvalidStaffToken => {
                 StatusCode::UNAUTHORIZED
@@ -85,6 +88,7 @@ impl ApiError {
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::InvalidRequest(_) => "invalid_request",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::BodyTimeout => "body_timeout",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::TokenRequired => "conversation_token_required",
             ApiError::StaffTokenRequired => "staff_token_required",

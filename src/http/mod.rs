@@ -3,6 +3,7 @@
 //! [`crate::audit::AuditStore`].
 
 pub mod audit;
+pub mod body;
 pub mod chat;
 pub mod error;
 pub mod extract;
@@ -45,6 +46,8 @@ pub struct HttpLimits {
     pub max_concurrent_turns: usize,
     /// Deadline of a JSON request (SSE streams are bounded by the pipeline deadline).
     pub request_timeout: Duration,
+    /// Request bodies: read whole, within a size and a time.
+    pub body: body::BodyLimits,
 }
 
 /// The whole API: each feature's routes, with the layers applied once.
@@ -56,6 +59,9 @@ pub fn api_router(state: AppState, limits: HttpLimits) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(middleware::from_fn(move |request, next| {
+            body::read_whole(limits.body, request, next)
+        }))
         .layer(middleware::from_fn(record_request))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveHeadersLayer::new([
