@@ -91,14 +91,18 @@ pub async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
         let service = TowerToHyperService::new(router.clone());
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let header_read_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
             metrics::gauge!("teller_connections_open").increment(1.0);
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            // The protocol is sniffed from the first bytes, before hyper's header timer
+            // runs: a client that connects and sends nothing is closed here.
+            if first_byte_within(&tcp, header_read_timeout).await {
+                let connection = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+                if let Err(e) = watcher.watch(connection.into_owned()).await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
             }
             metrics::gauge!("teller_connections_open").decrement(1.0);
             drop(slot);
@@ -110,6 +114,13 @@ pub async fn serve(
         () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("requests still in flight at shutdown were cut off"),
     }
     Ok(())
+}
+
+/// Whether the client sends anything within `limit` (a closed connection counts as
+/// sending: hyper then ends it at once).
+async fn first_byte_within(tcp: &tokio::net::TcpStream, limit: Duration) -> bool {
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(limit, tcp.peek(&mut byte)).await.is_ok()
 }
 
 fn connection_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
