@@ -208,7 +208,7 @@ impl Pipeline {
                 let error = ChatError::AuditUnavailable(error);
                 let resolution = Resolution::Answer {
                     message_id: reply.message_id,
-                    instead: SpooledBatch::of(&self.undelivered_record(turn)),
+                    instead: SpooledBatch::of(&self.undelivered_record(turn, &error, shown)),
                 };
                 let fallback = self.unanswered_record(turn, Unanswered::Failed(&error), shown);
                 self.defer(Deferred::new(&fallback, resolution), in_flight);

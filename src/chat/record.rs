@@ -151,15 +151,12 @@ impl Payload for ReplyInterrupted<'_> {
     const KIND: EventKind = EventKind::ReplyInterrupted;
 }
 
-/// An answer that was committed after the customer had been told its record failed.
+/// An answer whose commit landed after the customer had been told it failed: they were
+/// given the error `reason` and shown `shown`, not the answer as recorded.
 #[derive(Serialize)]
-struct ReplyUndelivered {
-    turn: usize,
-    message_id: Uuid,
-    reason: &'static str,
-}
+struct ReplyUndelivered<'a>(ReplyEnded<'a>);
 
-impl Payload for ReplyUndelivered {
+impl Payload for ReplyUndelivered<'_> {
     const KIND: EventKind = EventKind::ReplyUndelivered;
 }
 
@@ -327,12 +324,13 @@ impl Pipeline {
 
     /// What is recorded when a turn's answer, which the customer was told had not been
     /// recorded, turns out to have been committed after all.
-    pub(super) fn undelivered_record(&self, turn: &Inbound) -> EventBatch {
-        let undelivered = ReplyUndelivered {
+    pub(super) fn undelivered_record(&self, turn: &Inbound, error: &ChatError, shown: &str) -> EventBatch {
+        let undelivered = ReplyUndelivered(ReplyEnded {
             turn: turn.number,
             message_id: turn.message_id,
-            reason: "audit_commit_outcome_unknown_at_deadline",
-        };
+            reason: error.code(),
+            shown,
+        });
         EventBatch::event(NewEvent::of(Actor::System, Some(turn.conversation.id), &undelivered))
     }
 
