@@ -21,7 +21,7 @@ pub async fn databases(test: &str) -> Vec<(String, tempfile::TempDir)> {
     out
 }
 
-async fn postgres_schema(url: &str) -> String {
+pub async fn postgres_schema(url: &str) -> String {
     use sqlx::Connection;
     let schema = format!("t_{}", Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(url)

@@ -8,6 +8,7 @@ mod chat;
 mod cli;
 mod compliance;
 mod embed;
+mod faults;
 mod guard;
 mod helpers;
 mod ingest;
