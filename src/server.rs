@@ -54,6 +54,27 @@ impl ConnectionLimits {
     }
 }
 
+/// Connections the kernel may hold completed but not yet accepted. Tokio's default
+/// (1,024) overflows in a burst of connects, and an overflowing queue drops handshakes
+/// silently; the kernel caps this at `net.core.somaxconn` anyway.
+const ACCEPT_BACKLOG: u32 = 4_096;
+
+/// Listens on `addr` (host:port, first resolved address) with [`ACCEPT_BACKLOG`].
+pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let address = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the address resolves to nothing"))?;
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then lets requests in flight
 /// finish for up to [`SHUTDOWN_GRACE`].
 pub async fn serve(

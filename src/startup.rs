@@ -184,7 +184,7 @@ impl Application {
         // Turns spooled by an earlier run (or this one) are recorded as soon as the store
         // takes them.
         pipeline.spool().spawn_replayer();
-        let listener = TcpListener::bind(&settings.bind)
+        let listener = server::bind(&settings.bind)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let state = AppState {
