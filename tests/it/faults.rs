@@ -422,13 +422,20 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut paused: watch
 }
 
 /// Waits until the spool holds no turn (its file is emptied once all are recorded).
-async fn spool_drained(dir: &Path, within: Duration) {
+async fn spool_drained(dir: &Path, within: Duration) -> Duration {
     let file = dir.join("audit-spool.jsonl");
-    let until = Instant::now() + within;
+    let started = Instant::now();
+    let until = started + within;
     while std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0) > 0 {
         assert!(Instant::now() < until, "the spool did not drain within {within:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    started.elapsed()
+}
+
+async fn assert_chain_intact(url: &str) {
+    let verification = AuditStore::connect(url).await.unwrap().verify().await.unwrap();
+    assert!(verification.intact(), "{verification:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -464,9 +471,13 @@ async fn a_database_outage_longer_than_the_deadline_leaves_record_and_customers_
     // Twice the turn deadline: every turn in flight meets its deadline inside the outage.
     tokio::time::sleep(Duration::from_secs(6)).await;
     proxy.pause(false);
-    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    let resumed = Instant::now();
+    let drained = spool_drained(&app.settings.spool_dir(), Duration::from_secs(30)).await;
+    eprintln!("spool drained {} ms after the database came back", drained.as_millis());
+    tokio::time::sleep(Duration::from_millis(2_000).saturating_sub(resumed.elapsed())).await;
     let turns = load.stop().await;
     spool_drained(&app.settings.spool_dir(), Duration::from_secs(30)).await;
+    assert_chain_intact(&schema_url).await;
 
     let tally = Tally::of(&turns, &recorded_turns(&schema_url).await, false);
     tally.assert_agree("database unreachable for 6 s, deadline 3 s");
@@ -500,6 +511,7 @@ async fn a_model_that_accepts_and_never_answers_still_gets_every_turn_answered_a
     tokio::time::sleep(Duration::from_secs(7)).await;
     let turns = load.stop().await;
     let url = teller::startup::database_url(&app.settings).unwrap();
+    assert_chain_intact(&url).await;
     let tally = Tally::of(&turns, &recorded_turns(&url).await, false);
     tally.assert_agree("model accepts and never answers");
     let follow_ups = turns
@@ -574,9 +586,7 @@ async fn kill_9_under_load_loses_no_acknowledged_turn() {
         restarted.child.start_kill().unwrap();
         restarted.child.wait().await.unwrap();
 
-        let store = AuditStore::connect(&url).await.unwrap();
-        let verification = store.verify().await.unwrap();
-        assert!(verification.intact(), "{verification:?}");
+        assert_chain_intact(&url).await;
         let tally = Tally::of(&turns, &recorded_turns(&url).await, true);
         tally.assert_agree(&format!(
             "kill -9 under 10 customers ({})",
