@@ -765,3 +765,51 @@ async fn stalled_and_slow_clients_neither_stop_the_server_nor_hold_turn_slots() 
         "only the warm-up, the timed turns and the slow one are recorded"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_are_shed_and_the_listener_keeps_accepting() {
+    let data = tempfile::TempDir::new().unwrap();
+    let url = format!("sqlite://{}", data.path().join("teller.db").display());
+    let served = serve(
+        data.path(),
+        &url,
+        &[
+            ("TELLER_MAX_CONNECTIONS", "20"),
+            ("TELLER_HEADER_READ_TIMEOUT_MS", "1000"),
+        ],
+    )
+    .await;
+    let addr = served.base.trim_start_matches("http://").to_string();
+    // Let the start-up health check's connection close, so all 20 slots are free.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        held.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    // The 20 over the cap are closed at once; the 20 within it after the header timeout.
+    let soon = tokio::time::Instant::now() + Duration::from_millis(500);
+    let closed_at_once = futures::future::join_all(held.into_iter().map(|s| closed_by_server(s, soon)))
+        .await
+        .into_iter()
+        .filter(|c| *c)
+        .count();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let client = reqwest::Client::new();
+    let health = client.get(format!("{}/healthz", served.base)).send().await.unwrap();
+    assert!(health.status().is_success());
+    let metrics = client
+        .get(format!("{}/metrics", served.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let shed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("teller_connections_shed_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    eprintln!("40 connections against a cap of 20: {closed_at_once} closed at once, shed counter {shed:?}");
+    assert_eq!(closed_at_once, 20);
+    assert_eq!(shed, Some(20.0));
+}
