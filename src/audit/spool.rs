@@ -69,10 +69,7 @@ pub enum Resolution {
     /// The first attempt appended the turn's answer, whose reply has `message_id`: the
     /// entry's batch is appended unless that message is in the store, and `instead`
     /// if it is.
-    Answer {
-        message_id: Uuid,
-        instead: SpooledBatch,
-    },
+    Answer { message_id: Uuid, instead: SpooledBatch },
 }
 
 /// An [`EventBatch`] without derived message rows, in a form that survives a restart.
@@ -127,7 +124,10 @@ impl SpooledBatch {
             .map(|e| {
                 Ok(NewEvent {
                     actor: e.actor.parse::<Actor>()?,
-                    kind: e.kind.parse::<EventKind>().map_err(|_| format!("unknown kind {:?}", e.kind))?,
+                    kind: e
+                        .kind
+                        .parse::<EventKind>()
+                        .map_err(|_| format!("unknown kind {:?}", e.kind))?,
                     conversation_id: e.conversation_id,
                     payload: e.payload.clone(),
                 })
@@ -150,7 +150,7 @@ impl SpooledBatch {
 #[serde(rename_all = "snake_case")]
 enum Line {
     /// An entry, with the SHA-256 of its JSON.
-    Entry { entry: Deferred, sha256: String },
+    Entry { entry: Box<Deferred>, sha256: String },
     /// The entry with this id is in the log.
     Done { id: Uuid },
 }
@@ -261,7 +261,7 @@ impl Spool {
     pub fn defer(&self, entry: Deferred, in_flight: Option<InFlight>) -> std::io::Result<()> {
         let sha256 = entry_digest(&entry);
         let line = Line::Entry {
-            entry: entry.clone(),
+            entry: Box::new(entry.clone()),
             sha256,
         };
         {
@@ -416,9 +416,13 @@ fn read_pending(path: &Path) -> anyhow::Result<Vec<Deferred>> {
         match serde_json::from_str::<Line>(text) {
             Ok(Line::Entry { entry, sha256 }) => {
                 if entry_digest(&entry) != sha256 {
-                    anyhow::bail!("{} line {}: checksum mismatch, the spool was altered", path.display(), n + 1);
+                    anyhow::bail!(
+                        "{} line {}: checksum mismatch, the spool was altered",
+                        path.display(),
+                        n + 1
+                    );
                 }
-                pending.push(entry);
+                pending.push(*entry);
             }
             Ok(Line::Done { id }) => pending.retain(|e| e.id != id),
             Err(e) if n == last => {
@@ -468,7 +472,7 @@ mod tests {
 
     fn line(entry: &Deferred) -> String {
         serde_json::to_string(&Line::Entry {
-            entry: entry.clone(),
+            entry: Box::new(entry.clone()),
             sha256: entry_digest(entry),
         })
         .unwrap()

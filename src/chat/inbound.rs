@@ -161,7 +161,9 @@ impl Pipeline {
     ) -> Result<T, ChatError> {
         match tokio::time::timeout(self.options.audit_budget, read).await {
             Ok(read) => read.map_err(ChatError::AuditUnavailable),
-            Err(_) => Err(ChatError::AuditUnavailable(AuditError::Unavailable(sqlx::Error::PoolTimedOut))),
+            Err(_) => Err(ChatError::AuditUnavailable(AuditError::Unavailable(
+                sqlx::Error::PoolTimedOut,
+            ))),
         }
     }
 

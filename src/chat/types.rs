@@ -45,7 +45,7 @@ pub struct ChatRequest {
 }
 
 /// The reply object of `POST /v1/chat` and of the SSE `done` event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChatReply {
     pub conversation_id: Uuid,
     pub conversation_token: String,

@@ -2,12 +2,13 @@
 //! over the pipeline.
 
 use super::error::ApiError;
-use super::extract::AppJson;
+use super::extract::{AppJson, AppPath};
+use super::openapi::{ErrorBody, Transcript};
 use super::{AppState, HttpLimits};
 use crate::chat::{ChatError, ChatReply, ChatRequest, Pipeline, StreamEvent, Streamed, UserMessage, WholeReply};
 use crate::lang::Lang;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
@@ -51,11 +52,17 @@ async fn overloaded(error: BoxError) -> ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A customer turn: a new conversation, or a follow-up with the conversation's id and
+/// token.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ChatBody {
+    /// The conversation to continue (with its token); absent for a new one.
     conversation_id: Option<Uuid>,
+    /// The token handed out with the conversation's first reply.
     conversation_token: Option<String>,
+    /// The customer's message: 1 to 2,000 characters once trimmed.
     message: String,
+    /// `en` or `zh-CN` (also `zh`, `zh-Hans`, `en-GB`...); detected from the message when absent.
     lang: Option<String>,
 }
 
@@ -84,12 +91,45 @@ impl ChatBody {
     }
 }
 
-async fn chat(State(pipeline): State<Pipeline>, AppJson(body): AppJson<ChatBody>) -> Result<Json<ChatReply>, ApiError> {
+/// One customer turn, answered whole.
+#[utoipa::path(
+    post, path = "/v1/chat", tag = "chat",
+    request_body = ChatBody,
+    responses(
+        (status = 200, description = "The reply, recorded before it was sent", body = ChatReply),
+        (status = 401, description = "`invalid_conversation_token`", body = ErrorBody),
+        (status = 404, description = "`conversation_not_found`", body = ErrorBody),
+        (status = 409, description = "`conversation_too_long`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 422, description = "`message_empty`, `message_too_long`, `invalid_request`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`, `retrieval_unavailable`, `overloaded`", body = ErrorBody),
+        (status = 504, description = "`deadline_exceeded`", body = ErrorBody),
+    )
+)]
+pub async fn chat(
+    State(pipeline): State<Pipeline>,
+    AppJson(body): AppJson<ChatBody>,
+) -> Result<Json<ChatReply>, ApiError> {
     let request = body.parse()?;
     Ok(Json(pipeline.respond(request, &mut WholeReply).await?))
 }
 
-async fn chat_stream(
+/// One customer turn, streamed as server-sent events: `meta`, `delta`s, then `done` (the
+/// reply of `POST /v1/chat`) or `error` (`{"error": {...}}`).
+#[utoipa::path(
+    post, path = "/v1/chat/stream", tag = "chat",
+    request_body = ChatBody,
+    responses(
+        (status = 200, description = "Server-sent events", content_type = "text/event-stream", body = String),
+        (status = 401, description = "`invalid_conversation_token`", body = ErrorBody),
+        (status = 404, description = "`conversation_not_found`", body = ErrorBody),
+        (status = 409, description = "`conversation_too_long`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 422, description = "`message_empty`, `message_too_long`, `invalid_request`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`, `retrieval_unavailable`, `overloaded`", body = ErrorBody),
+    )
+)]
+pub async fn chat_stream(
     State(pipeline): State<Pipeline>,
     AppJson(body): AppJson<ChatBody>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
@@ -137,9 +177,24 @@ fn final_event(outcome: Result<Result<ChatReply, ChatError>, tokio::task::JoinEr
     event.expect("events serialise")
 }
 
-async fn conversation(
+/// A conversation's transcript, for the customer holding its token.
+#[utoipa::path(
+    get, path = "/v1/conversations/{id}", tag = "chat",
+    params(
+        ("id" = String, Path, description = "The conversation id (a UUID; anything else is `conversation_not_found`)"),
+        ("X-Conversation-Token" = Option<String>, Header, description = "The conversation token, when not given as `Authorization: Bearer`"),
+    ),
+    security((), ("conversation_token" = [])),
+    responses(
+        (status = 200, description = "The transcript", body = Transcript),
+        (status = 401, description = "`conversation_token_required`, `invalid_conversation_token`", body = ErrorBody),
+        (status = 404, description = "`conversation_not_found`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`", body = ErrorBody),
+    )
+)]
+pub async fn conversation(
     State(pipeline): State<Pipeline>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: Uuid = id
