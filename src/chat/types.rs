@@ -18,7 +18,8 @@ impl UserMessage {
         if trimmed.is_empty() {
             return Err(ChatError::EmptyMessage);
         }
-        let chars = trimmed.chars().count();
+        // Counted as sent, as the API's schema states the limit (`maxLength`).
+        let chars = raw.chars().count();
         if chars > MAX_MESSAGE_CHARS {
             return Err(ChatError::MessageTooLong { chars });
         }

@@ -53,7 +53,7 @@ pub async fn search(
 /// One conversation with every event (recorded as `conversation_read`).
 #[utoipa::path(
     get, path = "/v1/audit/conversations/{id}", tag = "audit",
-    params(("id" = String, Path, description = "The conversation id (a UUID; anything else is `conversation_not_found`)")),
+    params(("id" = String, Path, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$", description = "The conversation id (a UUID; anything else is `conversation_not_found`)")),
     security(("staff_token" = [])),
     responses(
         (status = 200, description = "Messages and events", body = AuditConversation),

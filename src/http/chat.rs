@@ -3,7 +3,8 @@
 
 use super::error::ApiError;
 use super::extract::{AppJson, AppPath};
-use super::openapi::{ErrorBody, Transcript};
+use super::guard::plain_text;
+use super::openapi::{ErrorBody, SseEvent, Transcript};
 use super::{AppState, HttpLimits};
 use crate::chat::{ChatError, ChatReply, ChatRequest, Pipeline, StreamEvent, Streamed, UserMessage, WholeReply};
 use crate::lang::Lang;
@@ -57,17 +58,38 @@ async fn overloaded(error: BoxError) -> ApiError {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ChatBody {
     /// The conversation to continue (with its token); absent for a new one.
+    #[schema(value_type = Option<String>, format = Uuid, pattern = r"^(urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")]
     conversation_id: Option<Uuid>,
-    /// The token handed out with the conversation's first reply.
+    /// The token handed out with the conversation's first reply; only with
+    /// `conversation_id`.
+    #[schema(pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     conversation_token: Option<String>,
-    /// The customer's message: 1 to 2,000 characters once trimmed.
+    /// The customer's message: at most 2,000 characters, some of them not whitespace;
+    /// no control characters but tab, line feed and carriage return.
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+    )]
     message: String,
-    /// `en` or `zh-CN` (also `zh`, `zh-Hans`, `en-GB`...); detected from the message when absent.
+    /// `en` or `zh-CN` (also `zh`, `zh-Hans`, `en-GB`..., in any case); detected from the
+    /// message when absent.
+    #[schema(schema_with = super::openapi::lang)]
     lang: Option<String>,
 }
 
 impl ChatBody {
     fn parse(self) -> Result<ChatRequest, ApiError> {
+        let fields = [
+            ("message", Some(&self.message)),
+            ("conversation_token", self.conversation_token.as_ref()),
+            ("lang", self.lang.as_ref()),
+        ];
+        for (name, value) in fields {
+            if let Some(value) = value {
+                plain_text(value).map_err(|why| ApiError::InvalidText(format!("{name} {why}")))?;
+            }
+        }
         let message = UserMessage::parse(&self.message)?;
         let lang = self
             .lang
@@ -76,11 +98,8 @@ impl ChatBody {
         let conversation = match (self.conversation_id, self.conversation_token) {
             (Some(id), Some(token)) => Some((id, token)),
             (Some(_), None) => return Err(ChatError::InvalidConversationToken.into()),
-            (None, Some(_)) => {
-                return Err(ApiError::InvalidRequest(
-                    "conversation_token was given without conversation_id".into(),
-                ))
-            }
+            // A token without the conversation it belongs to proves nothing.
+            (None, Some(_)) => return Err(ChatError::InvalidConversationToken.into()),
             (None, None) => None,
         };
         Ok(ChatRequest {
@@ -120,7 +139,7 @@ pub async fn chat(
     post, path = "/v1/chat/stream", tag = "chat",
     request_body = ChatBody,
     responses(
-        (status = 200, description = "Server-sent events", content_type = "text/event-stream", body = String),
+        (status = 200, description = "Server-sent events", content_type = "text/event-stream", body = SseEvent),
         (status = 401, description = "`invalid_conversation_token`", body = ErrorBody),
         (status = 404, description = "`conversation_not_found`", body = ErrorBody),
         (status = 409, description = "`conversation_too_long`", body = ErrorBody),
@@ -181,8 +200,8 @@ fn final_event(outcome: Result<Result<ChatReply, ChatError>, tokio::task::JoinEr
 #[utoipa::path(
     get, path = "/v1/conversations/{id}", tag = "chat",
     params(
-        ("id" = String, Path, description = "The conversation id (a UUID; anything else is `conversation_not_found`)"),
-        ("X-Conversation-Token" = Option<String>, Header, description = "The conversation token, when not given as `Authorization: Bearer`"),
+        ("id" = String, Path, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$", description = "The conversation id (a UUID; anything else is `conversation_not_found`)"),
+        ("X-Conversation-Token" = Option<String>, Header, pattern = r"^[\x20-\x7E]*$", description = "The conversation token, when not given as `Authorization: Bearer`"),
     ),
     security((), ("conversation_token" = [])),
     responses(

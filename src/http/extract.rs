@@ -3,49 +3,18 @@
 //! token.
 
 use super::error::ApiError;
-use super::guard::plain_text;
 use crate::audit::{AuditStore, Staff, StaffRole};
 use crate::auth;
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts};
 use axum::http::request::Parts;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 use std::sync::Arc;
 
-/// A JSON body whose rejections come back in the API's error shape: not JSON → 400
-/// `invalid_json`; a NUL byte or another control character in any string or key → 400
-/// `invalid_text`; JSON of the wrong shape → 422 `invalid_request`.
+/// `axum::Json` whose rejections come back in the API's error shape: not JSON → 400
+/// `invalid_json`; JSON of the wrong shape → 422 `invalid_request`. The body types check
+/// the text of the strings they read (unknown fields are never read, so not checked).
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
 pub struct AppJson<T>(pub T);
-
-impl<S, T> FromRequest<S> for AppJson<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<Value>::from_request(request, state).await?;
-        json_text(&value)?;
-        serde_json::from_value(value)
-            .map(AppJson)
-            .map_err(|e| ApiError::InvalidRequest(format!("the JSON body does not fit: {e}")))
-    }
-}
-
-/// Every string and key of `value` as [`plain_text`].
-fn json_text(value: &Value) -> Result<(), ApiError> {
-    let refuse = |why: &str| ApiError::InvalidText(format!("a string in the JSON body {why}"));
-    match value {
-        Value::String(s) => plain_text(s).map_err(refuse),
-        Value::Array(items) => items.iter().try_for_each(json_text),
-        Value::Object(fields) => fields.iter().try_for_each(|(key, value)| {
-            plain_text(key).map_err(refuse)?;
-            json_text(value)
-        }),
-        Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
-    }
-}
 
 /// `axum::extract::Query` whose rejections come back as 400 `invalid_query`.
 #[derive(FromRequestParts)]

@@ -80,6 +80,9 @@ fn decoded_text(raw: &str) -> Result<(), &'static str> {
     plain_text(text)
 }
 
+/// [`plain_text`] as a JSON Schema pattern (ECMA-262 and Python `re` read it alike).
+pub const PLAIN_TEXT_PATTERN: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$";
+
 /// Text without NUL and without control characters other than tab, line feed and
 /// carriage return.
 pub fn plain_text(text: &str) -> Result<(), &'static str> {

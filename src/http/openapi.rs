@@ -157,6 +157,46 @@ fn error_code() -> utoipa::openapi::schema::Object {
         .build()
 }
 
+/// The `lang` of a chat turn: what [`crate::lang::Lang`] reads, ASCII letters in any
+/// case, or `null`.
+pub fn lang() -> utoipa::openapi::schema::Object {
+    let any_case = |tag: &str| -> String {
+        tag.chars()
+            .map(|c| match c {
+                c if c.is_ascii_alphabetic() => format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase()),
+                '-' => "-".to_string(),
+                other => other.to_string(),
+            })
+            .collect()
+    };
+    let tags: Vec<String> = crate::lang::ACCEPTED_TAGS.iter().map(|t| any_case(t)).collect();
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Null,
+        ]))
+        .pattern(Some(format!("^({})$", tags.join("|"))))
+        .build()
+}
+
+/// One server-sent event of `POST /v1/chat/stream`.
+#[derive(Serialize, ToSchema)]
+pub struct SseEvent {
+    /// `meta` (`{conversation_id, message_id, mode, citations}`), `delta` (`{text}`),
+    /// then `done` (the reply of `POST /v1/chat`) or `error` (`{"error": {...}}`).
+    #[schema(schema_with = sse_event_name)]
+    pub event: String,
+    /// The event's JSON.
+    pub data: String,
+}
+
+fn sse_event_name() -> utoipa::openapi::schema::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["meta", "delta", "done", "error"]))
+        .build()
+}
+
 /// A customer's transcript.
 #[derive(Serialize, ToSchema)]
 pub struct Transcript {

@@ -135,7 +135,7 @@ async fn every_error_is_json_with_a_stable_code_on_both_stores() {
         )
         .await;
         expect_error(
-            chat(r#"{"message": "hi", "x\u0000": 1}"#),
+            chat(r#"{"message": "hi", "conversation_token": "a\u0000"}"#),
             StatusCode::BAD_REQUEST,
             "invalid_text",
         )
