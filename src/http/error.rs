@@ -190,12 +190,12 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("invalid_query", 400, "the query string does not fit the route's parameters"),
     ("invalid_path", 400, "a path parameter could not be read"),
     ("conversation_token_required", 401, "reading a transcript without a conversation token"),
-    ("invalid_conversation_token", 401, "a conversation token that does not belong to the conversation, or a conversation_id without a token"),
+    ("invalid_conversation_token", 401, "a chat turn with conversation_id but no conversation_token, or a token without conversation_id"),
     ("staff_token_required", 401, "a staff route (or /metrics when TELLER_METRICS_TOKEN_REQUIRED is set) without a staff token"),
     ("invalid_staff_token", 401, "a staff token that is unknown or revoked"),
     ("forbidden", 403, "a staff token whose role may not use the route"),
     ("not_found", 404, "no such route"),
-    ("conversation_not_found", 404, "no such conversation"),
+    ("conversation_not_found", 404, "no such conversation, or a token that does not match it (the two look alike)"),
     ("method_not_allowed", 405, "the route exists, but not with this method"),
     ("body_timeout", 408, "the request body did not arrive within TELLER_BODY_READ_TIMEOUT_MS"),
     ("conversation_too_long", 409, "the conversation has reached its turn limit"),
@@ -228,5 +228,62 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_error() -> Vec<ApiError> {
+        let db = || sqlx::Error::PoolTimedOut;
+        vec![
+            ChatError::EmptyMessage.into(),
+            ChatError::MessageTooLong { chars: 2_001 }.into(),
+            ChatError::ConversationNotFound.into(),
+            ChatError::InvalidConversationToken.into(),
+            ChatError::ConversationTooLong(50).into(),
+            ChatError::AuditUnavailable(AuditError::Unavailable(db())).into(),
+            ChatError::RetrievalUnavailable(anyhow::anyhow!("x")).into(),
+            ChatError::Deadline.into(),
+            ChatError::Cancelled.into(),
+            AuditError::Unavailable(db()).into(),
+            AuditError::Duplicate("x".into()).into(),
+            ApiError::InvalidJson("x".into()),
+            ApiError::InvalidRequest("x".into()),
+            ApiError::InvalidText("x".into()),
+            ApiError::InvalidQuery("x".into()),
+            ApiError::InvalidPath("x".into()),
+            ApiError::MethodNotAllowed,
+            ApiError::UriTooLong,
+            ApiError::HeadersTooLarge,
+            ApiError::PayloadTooLarge,
+            ApiError::BodyTimeout,
+            ApiError::UnsupportedMediaType,
+            ApiError::TokenRequired,
+            ApiError::StaffTokenRequired,
+            ApiError::InvalidStaffToken,
+            ApiError::Forbidden,
+            ApiError::NotFound,
+            ApiError::Overloaded,
+            ApiError::Timeout,
+            ApiError::Internal(anyhow::anyhow!("x")),
+        ]
+    }
+
+    #[test]
+    fn every_code_is_listed_with_its_status_here_and_in_the_readme() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        for error in every_error() {
+            let (code, status) = (error.code(), error.status().as_u16());
+            assert!(
+                ERROR_CODES.iter().any(|(c, s, _)| *c == code && *s == status),
+                "{code} {status} is not in ERROR_CODES"
+            );
+        }
+        for (code, status, _) in ERROR_CODES {
+            let row = format!("| `{code}` | {status}");
+            assert!(readme.contains(&row), "README has no row {row}");
+        }
     }
 }
