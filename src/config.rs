@@ -85,6 +85,10 @@ pub struct Settings {
     /// The bank's published phone numbers, comma-separated, besides those found in the
     /// knowledge base: never masked as personal data (`TELLER_PUBLISHED_NUMBERS`).
     pub published_numbers: Option<String>,
+    /// `/metrics` answers only with a valid staff token (any role) when set
+    /// (`TELLER_METRICS_TOKEN_REQUIRED`).
+    #[serde(default)]
+    pub metrics_token_required: bool,
 }
 
 /// Defaults, as a serialisable layer under the file and the environment.
@@ -167,6 +171,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TELLER_HISTORY_TOKENS", "history_tokens"),
     ("TELLER_LINK_DOMAINS", "link_domains"),
     ("TELLER_PUBLISHED_NUMBERS", "published_numbers"),
+    ("TELLER_METRICS_TOKEN_REQUIRED", "metrics_token_required"),
 ];
 
 impl Settings {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Who said a message (the transcript's `role`).
 #[derive(
+    utoipa::ToSchema,
     Debug,
     Clone,
     Copy,
@@ -31,6 +32,7 @@ pub enum Speaker {
 
 /// How a reply was produced (recorded with it).
 #[derive(
+    utoipa::ToSchema,
     Debug,
     Clone,
     Copy,
@@ -66,6 +68,7 @@ impl Mode {
 
 /// Why a person takes over, or why the assistant declined (the API's `handoff.reason`).
 #[derive(
+    utoipa::ToSchema,
     Debug,
     Clone,
     Copy,
@@ -117,13 +120,13 @@ impl HandoffReason {
 }
 
 /// A handoff as the reply carries it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Handoff {
     pub reason: HandoffReason,
 }
 
 /// A passage the answer relies on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Citation {
     pub source_id: String,
     pub title: String,

@@ -67,6 +67,11 @@ impl fmt::Display for Lang {
 #[error("unsupported language {0:?}: expected \"en\" or \"zh-CN\"")]
 pub struct UnsupportedLang(pub String);
 
+/// Every tag [`Lang::from_str`] reads (in any ASCII case).
+pub const ACCEPTED_TAGS: &[&str] = &[
+    "en", "en-us", "en-gb", "english", "zh", "zh-cn", "zh-hans", "zh_cn", "chinese",
+];
+
 impl FromStr for Lang {
     type Err = UnsupportedLang;
 
@@ -82,6 +87,17 @@ impl FromStr for Lang {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_accepted_tags_are_exactly_what_is_read() {
+        for tag in ACCEPTED_TAGS {
+            assert!(tag.parse::<Lang>().is_ok(), "{tag}");
+            assert!(tag.to_ascii_uppercase().parse::<Lang>().is_ok(), "{tag}");
+        }
+        for other in ["", "fr", "en-", "zh-tw", "english "] {
+            assert!(other.parse::<Lang>().is_err(), "{other}");
+        }
+    }
 
     #[test]
     fn detects_english_and_chinese() {

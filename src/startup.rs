@@ -192,6 +192,9 @@ impl Application {
             audit,
             index,
             metrics: metrics_handle(),
+            metrics_access: crate::http::health::MetricsAccess {
+                token_required: settings.metrics_token_required,
+            },
         };
         Ok(Self {
             listener,

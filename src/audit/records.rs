@@ -189,7 +189,7 @@ pub(super) const EVENT_COLUMNS: &str =
     "seq, occurred_at, actor, kind, conversation_id, payload, payload_hash, prev_hash, hash";
 
 /// A message of a conversation's transcript.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StoredMessage {
     pub id: String,
     pub turn: i64,
@@ -197,6 +197,8 @@ pub struct StoredMessage {
     pub speaker: Speaker,
     pub content: String,
     pub mode: Option<Mode>,
+    /// The citations recorded with an assistant message, as they were given.
+    #[schema(value_type = Option<Vec<Citation>>)]
     pub citations: Option<serde_json::Value>,
     pub handoff_reason: Option<HandoffReason>,
     pub created_at: String,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// One row of the conversation search.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ConversationSummary {
     pub id: String,
     pub lang: String,
@@ -19,13 +19,19 @@ pub struct ConversationSummary {
 
 /// Filters of the conversation search (all optional); recorded, but for the page size,
 /// as the payload of the search's audit event.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConversationQuery {
+    #[param(pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub from: Option<String>,
+    #[param(pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub to: Option<String>,
+    #[param(pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub mode: Option<String>,
+    #[param(pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub handoff_reason: Option<String>,
     /// Text searched in the (masked) messages.
+    #[param(pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub q: Option<String>,
     pub page: Option<i64>,
     #[serde(skip_serializing)]
@@ -59,7 +65,8 @@ impl AuditStore {
     /// Conversation search for compliance, newest first.
     pub async fn search_conversations(&self, q: &ConversationQuery) -> Result<Vec<ConversationSummary>, AuditError> {
         let per_page = q.per_page.unwrap_or(50).clamp(1, 500);
-        let offset = (q.page.unwrap_or(1).max(1) - 1) * per_page;
+        // Saturating: a page number near i64::MAX is an empty page, not an overflow.
+        let offset = (q.page.unwrap_or(1).max(1) - 1).saturating_mul(per_page);
         let like =
             q.q.as_ref()
                 .map(|t| format!("%{}%", t.to_lowercase().replace('%', "\\%").replace('_', "\\_")));

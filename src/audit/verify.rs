@@ -13,7 +13,7 @@ pub(super) const PAGE: i64 = 5_000;
 
 /// The latest (seq, hash), to be kept outside the database: a later verify against it
 /// proves the log was not truncated or rewritten before that point.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Checkpoint {
     pub seq: i64,
     pub hash: String,
@@ -42,7 +42,7 @@ impl FromStr for Checkpoint {
 }
 
 /// Outcome of a full verification.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Verification {
     pub events: i64,
     pub head: Option<Checkpoint>,

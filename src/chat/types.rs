@@ -18,7 +18,8 @@ impl UserMessage {
         if trimmed.is_empty() {
             return Err(ChatError::EmptyMessage);
         }
-        let chars = trimmed.chars().count();
+        // Counted as sent, as the API's schema states the limit (`maxLength`).
+        let chars = raw.chars().count();
         if chars > MAX_MESSAGE_CHARS {
             return Err(ChatError::MessageTooLong { chars });
         }
@@ -45,7 +46,7 @@ pub struct ChatRequest {
 }
 
 /// The reply object of `POST /v1/chat` and of the SSE `done` event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChatReply {
     pub conversation_id: Uuid,
     pub conversation_token: String,

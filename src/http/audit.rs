@@ -3,14 +3,15 @@
 //! only; every read is itself an audit event, recorded before anything is returned.
 
 use super::error::ApiError;
-use super::extract::ComplianceOfficer;
+use super::extract::{AppPath, AppQuery, ComplianceOfficer};
+use super::openapi::{AuditConversation, ConversationList, ErrorBody, VerifyReport};
 use super::AppState;
 use crate::audit::{
     AuditExported, AuditStore, AuditVerified, ConversationQuery, ConversationRead, ExportFormat, Timestamp,
 };
 use crate::chat::ChatError;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -27,20 +28,45 @@ pub fn router() -> Router<AppState> {
         .route("/v1/audit/verify", get(verify))
 }
 
-async fn search(
+/// Conversations matching the filters, newest first (recorded as `conversations_searched`).
+#[utoipa::path(
+    get, path = "/v1/audit/conversations", tag = "audit",
+    params(ConversationQuery),
+    security(("staff_token" = [])),
+    responses(
+        (status = 200, description = "One page of conversations", body = ConversationList),
+        (status = 401, description = "`staff_token_required`, `invalid_staff_token`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not a compliance token", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`", body = ErrorBody),
+    )
+)]
+pub async fn search(
     State(audit): State<Arc<AuditStore>>,
     ComplianceOfficer(staff): ComplianceOfficer,
-    Query(query): Query<ConversationQuery>,
+    AppQuery(query): AppQuery<ConversationQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     audit.record_staff_action(staff.actor(), &query).await?;
     let conversations = audit.search_conversations(&query).await?;
     Ok(Json(json!({ "conversations": conversations })))
 }
 
-async fn conversation(
+/// One conversation with every event (recorded as `conversation_read`).
+#[utoipa::path(
+    get, path = "/v1/audit/conversations/{id}", tag = "audit",
+    params(("id" = String, Path, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$", description = "The conversation id (a UUID; anything else is `conversation_not_found`)")),
+    security(("staff_token" = [])),
+    responses(
+        (status = 200, description = "Messages and events", body = AuditConversation),
+        (status = 401, description = "`staff_token_required`, `invalid_staff_token`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not a compliance token", body = ErrorBody),
+        (status = 404, description = "`conversation_not_found`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`", body = ErrorBody),
+    )
+)]
+pub async fn conversation(
     State(audit): State<Arc<AuditStore>>,
     ComplianceOfficer(staff): ComplianceOfficer,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: uuid::Uuid = id.parse().map_err(|_| ChatError::ConversationNotFound)?;
     let events = audit.conversation_events(id).await?;
@@ -57,11 +83,18 @@ async fn conversation(
     ))
 }
 
-#[derive(Deserialize)]
-struct ExportQuery {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Start of the period, inclusive (RFC 3339; a date `YYYY-MM-DD` is also read).
+    #[param(format = DateTime)]
     from: String,
+    /// End of the period, exclusive (RFC 3339; a date `YYYY-MM-DD` is also read).
+    #[param(format = DateTime)]
     to: String,
+    /// `jsonl` (default) or `csv`.
     #[serde(default = "jsonl")]
+    #[param(value_type = Option<ExportFormat>)]
     format: ExportFormat,
 }
 
@@ -70,10 +103,25 @@ fn jsonl() -> ExportFormat {
 }
 
 /// Streams the export a page at a time: memory stays flat whatever the period holds.
-async fn export(
+#[utoipa::path(
+    get, path = "/v1/audit/export", tag = "audit",
+    params(ExportQuery),
+    security(("staff_token" = [])),
+    responses(
+        (status = 200, description = "Every event of the period, a line or row each", content(
+            (String = "application/x-ndjson"),
+            (String = "text/csv"),
+        )),
+        (status = 401, description = "`staff_token_required`, `invalid_staff_token`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not a compliance token", body = ErrorBody),
+        (status = 422, description = "`invalid_request`: a time that cannot be read", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`", body = ErrorBody),
+    )
+)]
+pub async fn export(
     State(audit): State<Arc<AuditStore>>,
     ComplianceOfficer(staff): ComplianceOfficer,
-    Query(query): Query<ExportQuery>,
+    AppQuery(query): AppQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let time = |value: &str| {
         value
@@ -112,7 +160,18 @@ async fn export(
         .into_response())
 }
 
-async fn verify(
+/// Checks the hash chain of the whole log (recorded as `audit_verified`).
+#[utoipa::path(
+    get, path = "/v1/audit/verify", tag = "audit",
+    security(("staff_token" = [])),
+    responses(
+        (status = 200, description = "Whether the chain is intact", body = VerifyReport),
+        (status = 401, description = "`staff_token_required`, `invalid_staff_token`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not a compliance token", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`", body = ErrorBody),
+    )
+)]
+pub async fn verify(
     State(audit): State<Arc<AuditStore>>,
     ComplianceOfficer(staff): ComplianceOfficer,
 ) -> Result<impl IntoResponse, ApiError> {

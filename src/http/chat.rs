@@ -2,12 +2,14 @@
 //! over the pipeline.
 
 use super::error::ApiError;
-use super::extract::AppJson;
+use super::extract::{AppJson, AppPath};
+use super::guard::plain_text;
+use super::openapi::{ErrorBody, SseEvent, Transcript};
 use super::{AppState, HttpLimits};
 use crate::chat::{ChatError, ChatReply, ChatRequest, Pipeline, StreamEvent, Streamed, UserMessage, WholeReply};
 use crate::lang::Lang;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
@@ -51,16 +53,43 @@ async fn overloaded(error: BoxError) -> ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A customer turn: a new conversation, or a follow-up with the conversation's id and
+/// token.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ChatBody {
+    /// The conversation to continue (with its token); absent for a new one.
+    #[schema(value_type = Option<String>, format = Uuid, pattern = r"^(urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$")]
     conversation_id: Option<Uuid>,
+    /// The token handed out with the conversation's first reply; only with
+    /// `conversation_id`.
+    #[schema(pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     conversation_token: Option<String>,
+    /// The customer's message: at most 2,000 characters, some of them not whitespace;
+    /// no control characters but tab, line feed and carriage return.
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+    )]
     message: String,
+    /// `en` or `zh-CN` (also `zh`, `zh-Hans`, `en-GB`..., in any case); detected from the
+    /// message when absent.
+    #[schema(schema_with = super::openapi::lang)]
     lang: Option<String>,
 }
 
 impl ChatBody {
     fn parse(self) -> Result<ChatRequest, ApiError> {
+        let fields = [
+            ("message", Some(&self.message)),
+            ("conversation_token", self.conversation_token.as_ref()),
+            ("lang", self.lang.as_ref()),
+        ];
+        for (name, value) in fields {
+            if let Some(value) = value {
+                plain_text(value).map_err(|why| ApiError::InvalidText(format!("{name} {why}")))?;
+            }
+        }
         let message = UserMessage::parse(&self.message)?;
         let lang = self
             .lang
@@ -69,11 +98,8 @@ impl ChatBody {
         let conversation = match (self.conversation_id, self.conversation_token) {
             (Some(id), Some(token)) => Some((id, token)),
             (Some(_), None) => return Err(ChatError::InvalidConversationToken.into()),
-            (None, Some(_)) => {
-                return Err(ApiError::InvalidRequest(
-                    "conversation_token was given without conversation_id".into(),
-                ))
-            }
+            // A token without the conversation it belongs to proves nothing.
+            (None, Some(_)) => return Err(ChatError::InvalidConversationToken.into()),
             (None, None) => None,
         };
         Ok(ChatRequest {
@@ -84,12 +110,45 @@ impl ChatBody {
     }
 }
 
-async fn chat(State(pipeline): State<Pipeline>, AppJson(body): AppJson<ChatBody>) -> Result<Json<ChatReply>, ApiError> {
+/// One customer turn, answered whole.
+#[utoipa::path(
+    post, path = "/v1/chat", tag = "chat",
+    request_body = ChatBody,
+    responses(
+        (status = 200, description = "The reply, recorded before it was sent", body = ChatReply),
+        (status = 401, description = "`invalid_conversation_token`", body = ErrorBody),
+        (status = 404, description = "`conversation_not_found`", body = ErrorBody),
+        (status = 409, description = "`conversation_too_long`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 422, description = "`message_empty`, `message_too_long`, `invalid_request`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`, `retrieval_unavailable`, `overloaded`", body = ErrorBody),
+        (status = 504, description = "`deadline_exceeded`", body = ErrorBody),
+    )
+)]
+pub async fn chat(
+    State(pipeline): State<Pipeline>,
+    AppJson(body): AppJson<ChatBody>,
+) -> Result<Json<ChatReply>, ApiError> {
     let request = body.parse()?;
     Ok(Json(pipeline.respond(request, &mut WholeReply).await?))
 }
 
-async fn chat_stream(
+/// One customer turn, streamed as server-sent events: `meta`, `delta`s, then `done` (the
+/// reply of `POST /v1/chat`) or `error` (`{"error": {...}}`).
+#[utoipa::path(
+    post, path = "/v1/chat/stream", tag = "chat",
+    request_body = ChatBody,
+    responses(
+        (status = 200, description = "Server-sent events", content_type = "text/event-stream", body = SseEvent),
+        (status = 401, description = "`invalid_conversation_token`", body = ErrorBody),
+        (status = 404, description = "`conversation_not_found`", body = ErrorBody),
+        (status = 409, description = "`conversation_too_long`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 422, description = "`message_empty`, `message_too_long`, `invalid_request`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`, `retrieval_unavailable`, `overloaded`", body = ErrorBody),
+    )
+)]
+pub async fn chat_stream(
     State(pipeline): State<Pipeline>,
     AppJson(body): AppJson<ChatBody>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
@@ -137,9 +196,24 @@ fn final_event(outcome: Result<Result<ChatReply, ChatError>, tokio::task::JoinEr
     event.expect("events serialise")
 }
 
-async fn conversation(
+/// A conversation's transcript, for the customer holding its token.
+#[utoipa::path(
+    get, path = "/v1/conversations/{id}", tag = "chat",
+    params(
+        ("id" = String, Path, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$", description = "The conversation id (a UUID; anything else is `conversation_not_found`)"),
+        ("X-Conversation-Token" = Option<String>, Header, pattern = r"^[\x20-\x7E]*$", description = "The conversation token, when not given as `Authorization: Bearer`"),
+    ),
+    security((), ("conversation_token" = [])),
+    responses(
+        (status = 200, description = "The transcript", body = Transcript),
+        (status = 401, description = "`conversation_token_required`, `invalid_conversation_token`", body = ErrorBody),
+        (status = 404, description = "`conversation_not_found`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`", body = ErrorBody),
+    )
+)]
+pub async fn conversation(
     State(pipeline): State<Pipeline>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: Uuid = id

@@ -3,7 +3,7 @@
 
 use crate::audit::AuditError;
 use crate::chat::ChatError;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,6 +19,20 @@ pub enum ApiError {
     InvalidJson(String),
     #[error("{0}")]
     InvalidRequest(String),
+    /// A NUL byte, another control character or bytes that are not UTF-8 in the path,
+    /// the query, a JSON string or a header the server reads.
+    #[error("{0}")]
+    InvalidText(String),
+    #[error("the query string is not valid: {0}")]
+    InvalidQuery(String),
+    #[error("the path is not valid: {0}")]
+    InvalidPath(String),
+    #[error("this route does not accept this method")]
+    MethodNotAllowed,
+    #[error("the request URI is too long")]
+    UriTooLong,
+    #[error("the request headers are too large")]
+    HeadersTooLarge,
     #[error("the request body is too large")]
     PayloadTooLarge,
     #[error("the request body did not arrive in time")]
@@ -63,6 +77,10 @@ impl ApiError {
             },
             ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::InvalidText(_) | ApiError::InvalidQuery(_) | ApiError::InvalidPath(_) => StatusCode::BAD_REQUEST,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -87,6 +105,12 @@ impl ApiError {
             },
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::InvalidText(_) => "invalid_text",
+            ApiError::InvalidQuery(_) => "invalid_query",
+            ApiError::InvalidPath(_) => "invalid_path",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::UriTooLong => "uri_too_long",
+            ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::BodyTimeout => "body_timeout",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -138,6 +162,59 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::InvalidQuery(rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        use axum::extract::path::ErrorKind;
+        match &rejection {
+            PathRejection::FailedToDeserializePathParams(e)
+                if matches!(e.kind(), ErrorKind::InvalidUtf8InPathParam { .. }) =>
+            {
+                ApiError::InvalidText("the path is not valid UTF-8".into())
+            }
+            _ => ApiError::InvalidPath(rejection.body_text()),
+        }
+    }
+}
+
+/// Every code the API answers with, its status, and when: the README's table and the
+/// OpenAPI document's list of codes are checked against it.
+pub const ERROR_CODES: &[(&str, u16, &str)] = &[
+    ("invalid_json", 400, "the body is not JSON"),
+    ("invalid_text", 400, "a NUL byte, another control character or non-UTF-8 bytes in the path, query, a JSON string or a header the server reads"),
+    ("invalid_query", 400, "the query string does not fit the route's parameters"),
+    ("invalid_path", 400, "a path parameter could not be read"),
+    ("conversation_token_required", 401, "reading a transcript without a conversation token"),
+    ("invalid_conversation_token", 401, "a chat turn with conversation_id but no conversation_token, or a token without conversation_id"),
+    ("staff_token_required", 401, "a staff route (or /metrics when TELLER_METRICS_TOKEN_REQUIRED is set) without a staff token"),
+    ("invalid_staff_token", 401, "a staff token that is unknown or revoked"),
+    ("forbidden", 403, "a staff token whose role may not use the route"),
+    ("not_found", 404, "no such route"),
+    ("conversation_not_found", 404, "no such conversation, or a token that does not match it (the two look alike)"),
+    ("method_not_allowed", 405, "the route exists, but not with this method"),
+    ("body_timeout", 408, "the request body did not arrive within TELLER_BODY_READ_TIMEOUT_MS"),
+    ("conversation_too_long", 409, "the conversation has reached its turn limit"),
+    ("already_exists", 409, "the record already holds this item"),
+    ("payload_too_large", 413, "the body is over 32 KiB"),
+    ("uri_too_long", 414, "the path and query are over 8 KiB"),
+    ("unsupported_media_type", 415, "a body without Content-Type: application/json"),
+    ("message_empty", 422, "the message is empty or only whitespace"),
+    ("message_too_long", 422, "the message is over 2,000 characters"),
+    ("invalid_request", 422, "well-formed input with a wrong value (a field's type, an unknown language, a bad time)"),
+    ("headers_too_large", 431, "the request headers are over 32 KiB"),
+    ("client_closed_request", 499, "the client went away mid-turn (nobody reads it; logged)"),
+    ("internal_error", 500, "a bug; the detail is in the log"),
+    ("audit_unavailable", 503, "the audit record cannot be written or read, so no answer is given"),
+    ("retrieval_unavailable", 503, "the knowledge base cannot be searched"),
+    ("overloaded", 503, "too many chat turns in flight; retry after Retry-After"),
+    ("deadline_exceeded", 504, "the turn did not finish within its deadline"),
+];
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -151,5 +228,62 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_error() -> Vec<ApiError> {
+        let db = || sqlx::Error::PoolTimedOut;
+        vec![
+            ChatError::EmptyMessage.into(),
+            ChatError::MessageTooLong { chars: 2_001 }.into(),
+            ChatError::ConversationNotFound.into(),
+            ChatError::InvalidConversationToken.into(),
+            ChatError::ConversationTooLong(50).into(),
+            ChatError::AuditUnavailable(AuditError::Unavailable(db())).into(),
+            ChatError::RetrievalUnavailable(anyhow::anyhow!("x")).into(),
+            ChatError::Deadline.into(),
+            ChatError::Cancelled.into(),
+            AuditError::Unavailable(db()).into(),
+            AuditError::Duplicate("x".into()).into(),
+            ApiError::InvalidJson("x".into()),
+            ApiError::InvalidRequest("x".into()),
+            ApiError::InvalidText("x".into()),
+            ApiError::InvalidQuery("x".into()),
+            ApiError::InvalidPath("x".into()),
+            ApiError::MethodNotAllowed,
+            ApiError::UriTooLong,
+            ApiError::HeadersTooLarge,
+            ApiError::PayloadTooLarge,
+            ApiError::BodyTimeout,
+            ApiError::UnsupportedMediaType,
+            ApiError::TokenRequired,
+            ApiError::StaffTokenRequired,
+            ApiError::InvalidStaffToken,
+            ApiError::Forbidden,
+            ApiError::NotFound,
+            ApiError::Overloaded,
+            ApiError::Timeout,
+            ApiError::Internal(anyhow::anyhow!("x")),
+        ]
+    }
+
+    #[test]
+    fn every_code_is_listed_with_its_status_here_and_in_the_readme() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        for error in every_error() {
+            let (code, status) = (error.code(), error.status().as_u16());
+            assert!(
+                ERROR_CODES.iter().any(|(c, s, _)| *c == code && *s == status),
+                "{code} {status} is not in ERROR_CODES"
+            );
+        }
+        for (code, status, _) in ERROR_CODES {
+            let row = format!("| `{code}` | {status}");
+            assert!(readme.contains(&row), "README has no row {row}");
+        }
     }
 }

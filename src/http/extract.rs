@@ -1,5 +1,6 @@
-//! Request extractors shared by the routers: JSON bodies whose rejections come back in
-//! the API's error shape, and staff authenticated by their bearer token.
+//! Request extractors shared by the routers: JSON bodies, query strings and paths whose
+//! rejections come back in the API's error shape, and staff authenticated by their bearer
+//! token.
 
 use super::error::ApiError;
 use crate::audit::{AuditStore, Staff, StaffRole};
@@ -8,10 +9,22 @@ use axum::extract::{FromRef, FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use std::sync::Arc;
 
-/// `axum::Json` whose rejections come back in the API's error shape.
+/// `axum::Json` whose rejections come back in the API's error shape: not JSON → 400
+/// `invalid_json`; JSON of the wrong shape → 422 `invalid_request`. The body types check
+/// the text of the strings they read (unknown fields are never read, so not checked).
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct AppJson<T>(pub T);
+
+/// `axum::extract::Query` whose rejections come back as 400 `invalid_query`.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct AppQuery<T>(pub T);
+
+/// `axum::extract::Path` whose rejections come back in the API's error shape.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct AppPath<T>(pub T);
 
 /// The member of staff behind `Authorization: Bearer <token>`, if the token is valid.
 async fn staff<S>(parts: &Parts, state: &S) -> Result<Staff, ApiError>

@@ -7,7 +7,9 @@ pub mod body;
 pub mod chat;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod health;
+pub mod openapi;
 
 use crate::audit::AuditStore;
 use crate::chat::Pipeline;
@@ -16,6 +18,7 @@ use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request};
 use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Router;
 use error::ApiError;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -37,6 +40,7 @@ pub struct AppState {
     pub audit: Arc<AuditStore>,
     pub index: Index,
     pub metrics: PrometheusHandle,
+    pub metrics_access: health::MetricsAccess,
 }
 
 /// Limits applied to the API.
@@ -56,12 +60,17 @@ pub fn api_router(state: AppState, limits: HttpLimits) -> Router {
         .merge(chat::router(limits))
         .merge(audit::router())
         .merge(health::router())
+        .route("/openapi.json", get(openapi::openapi_json))
         .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(middleware::from_fn(move |request, next| {
             body::read_whole(limits.body, request, next)
         }))
+        // Outside the body reader: an oversized head or bad text is refused before a body
+        // byte is read.
+        .layer(middleware::from_fn(guard::guard))
         .layer(middleware::from_fn(record_request))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveHeadersLayer::new([
