@@ -411,6 +411,7 @@ async fn schemathesis_finds_no_server_error_and_no_response_outside_the_schema()
         eprintln!("schemathesis: skipped (TELLER_SCHEMATHESIS not set; .ci/run installs it in .ci/venv)");
         return;
     };
+    let _heavy = crate::helpers::heavy().await;
     let seconds: u64 = std::env::var("TELLER_SCHEMATHESIS_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())

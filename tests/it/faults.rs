@@ -440,6 +440,7 @@ async fn assert_chain_intact(url: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_longer_than_the_deadline_leaves_record_and_customers_agreeing() {
+    let _heavy = crate::helpers::heavy().await;
     let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
         eprintln!("database outage fault test skipped (TEST_DATABASE_URL not set)");
         return;
@@ -493,6 +494,7 @@ async fn a_database_outage_longer_than_the_deadline_leaves_record_and_customers_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_that_accepts_and_never_answers_still_gets_every_turn_answered_and_recorded() {
+    let _heavy = crate::helpers::heavy().await;
     let standin = StandInServer::start(Script {
         first_token_delay: Duration::from_secs(3_600),
         ..Script::default()
@@ -572,6 +574,7 @@ async fn serve(data_dir: &Path, database_url: &str, extra: &[(&str, &str)]) -> S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_loses_no_acknowledged_turn() {
+    let _heavy = crate::helpers::heavy().await;
     for (url, _guard) in databases("kill_9").await {
         let data = tempfile::TempDir::new().unwrap();
         let mut served = serve(data.path(), &url, &[]).await;
@@ -657,6 +660,7 @@ async fn timed_turn(client: &reqwest::Client, base: &str, n: usize) -> Duration 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_and_slow_clients_neither_stop_the_server_nor_hold_turn_slots() {
+    let _heavy = crate::helpers::heavy().await;
     // 2,000 connections held for 2 s and 10 timed turns in CI; BENCHMARKS.md reports
     // 10,000 held for 30 s (all open at once while 100 turns are timed).
     let setting = |name: &str, default: usize| std::env::var(name).ok().and_then(|n| n.parse().ok()).unwrap_or(default);
@@ -768,6 +772,7 @@ async fn stalled_and_slow_clients_neither_stop_the_server_nor_hold_turn_slots() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_cap_are_shed_and_the_listener_keeps_accepting() {
+    let _heavy = crate::helpers::heavy().await;
     let data = tempfile::TempDir::new().unwrap();
     let url = format!("sqlite://{}", data.path().join("teller.db").display());
     let served = serve(

@@ -86,3 +86,10 @@ pub async fn ingest_dir(index: &Index, dir: &Path, prune: bool) -> IngestSummary
     .await
     .unwrap()
 }
+
+/// Tests that load the machine (the fault scenarios, the contract fuzz run) take turns:
+/// on two shared cores each would skew the other's timings and request counts.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
+}
