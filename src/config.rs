@@ -89,6 +89,14 @@ pub struct Settings {
     /// (`TELLER_METRICS_TOKEN_REQUIRED`).
     #[serde(default)]
     pub metrics_token_required: bool,
+    /// Hex key (at least 32 bytes) that seals every commit and checkpoint
+    /// (`TELLER_AUDIT_SEAL_KEY_FILE`); keep it off the database's host.
+    pub audit_seal_key_file: Option<PathBuf>,
+    /// JSON Lines file the server appends sealed checkpoints to, and `verify` checks the
+    /// log's tail against (`TELLER_CHECKPOINT_FILE`).
+    pub checkpoint_file: Option<PathBuf>,
+    /// How often the server writes a checkpoint while the log grows.
+    pub checkpoint_interval_ms: u64,
 }
 
 /// Defaults, as a serialisable layer under the file and the environment.
@@ -112,6 +120,7 @@ struct Defaults {
     audit_timeout_ms: u64,
     condense_timeout_ms: u64,
     history_tokens: usize,
+    checkpoint_interval_ms: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -133,6 +142,7 @@ const DEFAULTS: Defaults = Defaults {
     audit_timeout_ms: 5_000,
     condense_timeout_ms: 3_000,
     history_tokens: 1_500,
+    checkpoint_interval_ms: 10_000,
 };
 
 /// Environment variables and the setting each one fills. Only these are read, so an
@@ -172,6 +182,9 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TELLER_LINK_DOMAINS", "link_domains"),
     ("TELLER_PUBLISHED_NUMBERS", "published_numbers"),
     ("TELLER_METRICS_TOKEN_REQUIRED", "metrics_token_required"),
+    ("TELLER_AUDIT_SEAL_KEY_FILE", "audit_seal_key_file"),
+    ("TELLER_CHECKPOINT_FILE", "checkpoint_file"),
+    ("TELLER_CHECKPOINT_INTERVAL_MS", "checkpoint_interval_ms"),
 ];
 
 impl Settings {
@@ -243,6 +256,9 @@ impl Settings {
         if self.request_timeout_ms < 100 || self.llm_first_token_timeout_ms == 0 || self.llm_timeout_ms == 0 {
             bail!("timeouts must be positive (TELLER_REQUEST_TIMEOUT_MS at least 100)");
         }
+        if self.checkpoint_interval_ms == 0 {
+            anyhow::bail!("checkpoint_interval_ms must be positive");
+        }
         if self.audit_timeout_ms == 0 || self.condense_timeout_ms == 0 {
             bail!("TELLER_AUDIT_TIMEOUT_MS and TELLER_CONDENSE_TIMEOUT_MS must be positive");
         }
@@ -301,6 +317,10 @@ impl Settings {
                 read_timeout: Duration::from_millis(self.body_read_timeout_ms),
             },
         }
+    }
+
+    pub fn checkpoint_interval(&self) -> Duration {
+        Duration::from_millis(self.checkpoint_interval_ms)
     }
 
     /// Where turns wait that the audit store could not take in time.

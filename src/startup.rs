@@ -2,7 +2,7 @@
 //! on first start), prompts, model, router and listener.
 
 use crate::audit::spool::Spool;
-use crate::audit::AuditStore;
+use crate::audit::{AuditStore, CheckpointWriter, SealKey};
 use crate::chat::answerability;
 use crate::chat::llm::{ChatModel, OpenAiChat};
 use crate::chat::prompts::Prompts;
@@ -61,11 +61,19 @@ pub fn database_url(settings: &Settings) -> anyhow::Result<String> {
 }
 
 /// Opens the audit store the settings name.
+/// Opens the audit store with its seal key and checkpoint file, as configured.
 pub async fn open_audit(settings: &Settings) -> anyhow::Result<AuditStore> {
     let url = database_url(settings)?;
-    AuditStore::connect(&url)
+    let mut store = AuditStore::connect(&url)
         .await
-        .with_context(|| format!("cannot open the audit store ({})", redact(&url)))
+        .with_context(|| format!("cannot open the audit store ({})", redact(&url)))?;
+    if let Some(path) = &settings.audit_seal_key_file {
+        store = store.with_seal_key(SealKey::load(path)?);
+    }
+    if let Some(path) = &settings.checkpoint_file {
+        store = store.with_checkpoint_file(path.clone());
+    }
+    Ok(store)
 }
 
 /// Builds the chat pipeline from settings over an index and an audit store (used by
@@ -184,6 +192,9 @@ impl Application {
         // Turns spooled by an earlier run (or this one) are recorded as soon as the store
         // takes them.
         pipeline.spool().spawn_replayer();
+        if let Some(path) = &settings.checkpoint_file {
+            CheckpointWriter::new(audit.clone(), path.clone(), settings.checkpoint_interval()).spawn();
+        }
         let listener = server::bind(&settings.bind)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;

@@ -2,7 +2,8 @@
 //! write a group's events and derived rows in one transaction.
 
 use super::chain::{canonical, event_hash, payload_hash, GENESIS_HASH};
-use super::records::{EventBatch, EVENT_COLUMNS};
+use super::derived::{self, MessageFields};
+use super::records::{Actor, EventBatch, EventKind, NewEvent, EVENT_COLUMNS};
 use super::store::{now, AuditError, AuditStore, DbKind};
 use sqlx::{Any, Execute, QueryBuilder, Transaction};
 use uuid::Uuid;
@@ -70,23 +71,48 @@ struct PreparedMessage {
     event_index: usize,
 }
 
+impl PreparedMessage {
+    fn fields(&self) -> MessageFields<'_> {
+        MessageFields {
+            id: &self.id,
+            conversation_id: &self.conversation_id,
+            turn: self.turn,
+            role: self.role,
+            content: &self.content,
+            mode: self.mode,
+            citations: self.citations.as_deref(),
+            handoff_reason: self.handoff_reason,
+        }
+    }
+}
+
 impl From<EventBatch> for PreparedBatch {
-    fn from(batch: EventBatch) -> Self {
-        let events = batch
-            .events
-            .into_iter()
-            .map(|event| {
-                let payload = canonical(&event.payload);
-                PreparedEvent {
-                    actor: event.actor.to_string(),
-                    kind: event.kind.into(),
-                    conversation_id: event.conversation_id.map(|c| c.to_string()),
-                    digest: payload_hash(&payload),
-                    payload,
+    /// Canonical payloads, with what `verify` re-derives the batch's rows from: a new
+    /// conversation's token hash and language go into the first event about it (or an
+    /// event of their own), and each message row's digest into the event it derives from.
+    fn from(mut batch: EventBatch) -> Self {
+        if let Some(c) = &batch.conversation {
+            let opening = derived::opening(&c.token_hash, &c.lang);
+            let id = Some(c.id);
+            match batch.events.iter_mut().find(|e| e.conversation_id == id) {
+                Some(first) => derived::attach(&mut first.payload, derived::OPENS_CONVERSATION, opening),
+                None => {
+                    let mut payload = serde_json::json!({});
+                    derived::attach(&mut payload, derived::OPENS_CONVERSATION, opening);
+                    batch.events.insert(
+                        0,
+                        NewEvent {
+                            actor: Actor::System,
+                            kind: EventKind::ConversationOpened,
+                            conversation_id: id,
+                            payload,
+                        },
+                    );
+                    batch.messages.iter_mut().for_each(|m| m.event_index += 1);
                 }
-            })
-            .collect();
-        let messages = batch
+            }
+        }
+        let messages: Vec<PreparedMessage> = batch
             .messages
             .into_iter()
             .map(|m| PreparedMessage {
@@ -101,6 +127,28 @@ impl From<EventBatch> for PreparedBatch {
                     .map(|c| canonical(&serde_json::to_value(c).expect("citations serialise"))),
                 handoff_reason: m.handoff_reason.map(Into::into),
                 event_index: m.event_index,
+            })
+            .collect();
+        for m in &messages {
+            let digest = derived::message_digest(&m.fields());
+            derived::attach(
+                &mut batch.events[m.event_index].payload,
+                derived::MESSAGE_DIGEST,
+                digest.into(),
+            );
+        }
+        let events = batch
+            .events
+            .into_iter()
+            .map(|event| {
+                let payload = canonical(&event.payload);
+                PreparedEvent {
+                    actor: event.actor.to_string(),
+                    kind: event.kind.into(),
+                    conversation_id: event.conversation_id.map(|c| c.to_string()),
+                    digest: payload_hash(&payload),
+                    payload,
+                }
             })
             .collect();
         Self {
@@ -203,19 +251,43 @@ impl AuditStore {
         &self,
         write: impl for<'t> AsyncFnOnce(&'t mut sqlx::AnyConnection) -> Result<(T, EventBatch), AuditError>,
     ) -> Result<T, AuditError> {
-        let _local = self.appender.lock.lock().await;
+        let _local = self.exclusive().await;
         let mut tx = self.begin_append().await?;
         let written = match write(&mut *tx).await {
-            Ok((value, batch)) => self.write_batches(&mut tx, vec![batch.into()]).await.map(|_| value),
+            Ok((value, batch)) => self.append_in(&mut tx, batch).await.map(|_| value),
             Err(e) => Err(e),
         };
+        self.finish(tx, written).await
+    }
+
+    /// The process's append lock, for a write that runs its own append transaction.
+    pub(super) async fn exclusive(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.appender.lock.lock().await
+    }
+
+    /// Appends a batch within an append transaction; returns its events' seqs.
+    pub(super) async fn append_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        batch: EventBatch,
+    ) -> Result<Vec<i64>, AuditError> {
+        let mut all = self.write_batches(tx, vec![batch.into()]).await?;
+        Ok(all.remove(0))
+    }
+
+    /// Commits an append transaction whose work succeeded, or rolls it back now (as in
+    /// `commit_batches`, not later in the background).
+    pub(super) async fn finish<T>(
+        &self,
+        tx: Transaction<'static, Any>,
+        written: Result<T, AuditError>,
+    ) -> Result<T, AuditError> {
         match written {
             Ok(value) => {
                 tx.commit().await?;
                 Ok(value)
             }
             Err(e) => {
-                // As in `commit_batches`: rolled back now, not later in the background.
                 let _ = tx.rollback().await;
                 Err(e)
             }
@@ -224,7 +296,7 @@ impl AuditStore {
 
     /// A transaction holding the database's append lock (every process), so events get
     /// gapless, ordered seqs. Callers hold the process's append lock.
-    async fn begin_append(&self) -> Result<Transaction<'static, Any>, AuditError> {
+    pub(super) async fn begin_append(&self) -> Result<Transaction<'static, Any>, AuditError> {
         let mut tx = self.pool.begin().await?;
         if self.kind == DbKind::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -272,6 +344,10 @@ impl AuditStore {
                 .extend(batch.messages.into_iter().map(|m| (seqs[m.event_index], m)));
             all_seqs.push(seqs);
         }
+        // The commit's last event carries the seal of everything before it.
+        if let (Some(key), Some((seq, _, hash, _))) = (&self.seal_key, rows.events.last()) {
+            rows.seal = Some(key.seal(*seq, hash));
+        }
         rows.insert(tx, self.kind, &occurred_at).await?;
         Ok(all_seqs)
     }
@@ -285,6 +361,8 @@ struct Rows {
     events: Vec<(i64, String, String, PreparedEvent)>,
     /// (event_seq, message)
     messages: Vec<(i64, PreparedMessage)>,
+    /// The seal of the last event.
+    seal: Option<String>,
 }
 
 /// Which table a part of an INSERT writes.
@@ -361,7 +439,9 @@ impl Rows {
             }
             Table::Events => {
                 qb.push(format_args!("INSERT INTO audit_events ({EVENT_COLUMNS}) "));
+                let last_seq = self.events.last().map(|(seq, ..)| *seq);
                 qb.push_values(&self.events[range], |mut row, (seq, prev_hash, hash, e)| {
+                    let seal = self.seal.as_deref().filter(|_| Some(*seq) == last_seq);
                     row.push_bind(*seq)
                         .push_bind(at)
                         .push_bind(e.actor.as_str())
@@ -370,7 +450,8 @@ impl Rows {
                         .push_bind(e.payload.as_str())
                         .push_bind(e.digest.as_str())
                         .push_bind(prev_hash.as_str())
-                        .push_bind(hash.as_str());
+                        .push_bind(hash.as_str())
+                        .push_bind(seal);
                 });
             }
             Table::Messages => {
@@ -396,10 +477,7 @@ impl Rows {
 /// database (sqlx issue #3000): PostgreSQL needs them numbered. The statement is ours and
 /// holds no other `?`.
 async fn execute(tx: &mut sqlx::AnyConnection, kind: DbKind, mut qb: QueryBuilder<'_, Any>) -> Result<(), sqlx::Error> {
-    let sql = match kind {
-        DbKind::Postgres => numbered_placeholders(qb.sql()),
-        DbKind::Sqlite => qb.sql().to_string(),
-    };
+    let sql = numbered_for(kind, qb.sql());
     let arguments = qb
         .build()
         .take_arguments()
@@ -407,6 +485,14 @@ async fn execute(tx: &mut sqlx::AnyConnection, kind: DbKind, mut qb: QueryBuilde
         .unwrap_or_default();
     sqlx::query_with(&sql, arguments).execute(&mut *tx).await?;
     Ok(())
+}
+
+/// A built statement's text as `kind` needs it.
+pub(super) fn numbered_for(kind: DbKind, sql: &str) -> String {
+    match kind {
+        DbKind::Postgres => numbered_placeholders(sql),
+        DbKind::Sqlite => sql.to_string(),
+    }
 }
 
 /// `?, ?` → `$1, $2`.

@@ -5,17 +5,22 @@
 //! transaction, group-committed) or, for changes beyond the log, through one transaction
 //! that also appends the events recording them. A reply is sent only after its commit.
 //!
-//! By job: `append` (the chain's writer), `chain` (hashing), `verify`, `export`,
-//! `retention` (purges, legal holds), `staff` (tokens, staff actions), `search` (reading
-//! conversations back), `records` (what the log holds), `period` (times), `spool` (turns
-//! recorded late, when the store could not take them in time).
+//! By job: `append` (the chain's writer), `chain` (hashing), `seal` (signing the head with
+//! a key the database does not hold), `checkpoints` (sealed heads written outside the
+//! database), `verify` (proving it all), `derived` (the query tables re-derived from the
+//! events), `export`, `retention` (purges, legal holds), `staff` (tokens, staff actions),
+//! `search` (reading conversations back), `records` (what the log holds), `period`
+//! (times), `spool` (turns recorded late, when the store could not take them in time).
 
 mod append;
 pub mod chain;
+mod checkpoints;
+mod derived;
 mod export;
 mod period;
 mod records;
 mod retention;
+mod seal;
 mod search;
 pub mod spool;
 mod staff;
@@ -24,13 +29,16 @@ mod verify;
 
 pub use append::new_record_id;
 pub use chain::{event_hash, verify_chain, ChainBreak, GENESIS_HASH};
+pub use checkpoints::{CheckpointWriter, SealedCheckpoint};
+pub use derived::DerivedCheck;
 pub use export::{ExportFormat, ExportPage};
 pub use period::{InvalidTime, Timestamp};
 pub use records::{
     Actor, EventBatch, EventKind, NewConversation, NewEvent, NewMessage, Payload, StoredEvent, StoredMessage,
 };
 pub use retention::PurgeReport;
+pub use seal::{SealKey, SealKeyError};
 pub use search::{ConversationQuery, ConversationSummary};
 pub use staff::{AuditExported, AuditVerified, ConversationRead, Staff, StaffRole};
 pub use store::{AuditError, AuditStore, DbKind};
-pub use verify::{Checkpoint, Verification};
+pub use verify::{Checkpoint, SealCheck, Verification};

@@ -26,6 +26,8 @@ pub enum EventKind {
     ReplyUndelivered,
     /// Earlier turns recorded for an evaluation question that comes with history.
     HistorySeeded,
+    /// A conversation row whose batch had no event of its own about it.
+    ConversationOpened,
     // What staff and operators did.
     ConversationsSearched,
     ConversationRead,
@@ -169,6 +171,9 @@ pub struct StoredEvent {
     pub payload_hash: String,
     pub prev_hash: String,
     pub hash: String,
+    /// HMAC of (seq, hash) under the seal key, on the last event of each commit
+    /// ([`super::seal`]); not part of the hash.
+    pub seal: Option<String>,
 }
 
 impl StoredEvent {
@@ -186,7 +191,7 @@ impl StoredEvent {
 
 /// The columns of [`StoredEvent`], in its field order.
 pub(super) const EVENT_COLUMNS: &str =
-    "seq, occurred_at, actor, kind, conversation_id, payload, payload_hash, prev_hash, hash";
+    "seq, occurred_at, actor, kind, conversation_id, payload, payload_hash, prev_hash, hash, seal";
 
 /// A message of a conversation's transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]

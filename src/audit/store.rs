@@ -47,6 +47,10 @@ pub struct AuditStore {
     pub(super) pool: AnyPool,
     pub(super) kind: DbKind,
     pub(super) appender: super::append::Appender,
+    /// Seals every commit's last event; `verify` checks seals with it.
+    pub(super) seal_key: Option<super::seal::SealKey>,
+    /// The checkpoint sink `verify` checks the log's tail against.
+    pub(super) checkpoint_file: Option<std::path::PathBuf>,
 }
 
 impl AuditStore {
@@ -80,7 +84,21 @@ impl AuditStore {
             pool,
             kind,
             appender: Default::default(),
+            seal_key: None,
+            checkpoint_file: None,
         })
+    }
+
+    /// Seals commits with `key`, and checks seals when verifying.
+    pub fn with_seal_key(mut self, key: super::seal::SealKey) -> Self {
+        self.seal_key = Some(key);
+        self
+    }
+
+    /// Verifies the log's tail against the checkpoint file at `path`.
+    pub fn with_checkpoint_file(mut self, path: std::path::PathBuf) -> Self {
+        self.checkpoint_file = Some(path);
+        self
     }
 
     pub fn kind(&self) -> DbKind {

@@ -2,7 +2,7 @@
 //! the operator's action.
 
 use crate::audit::{
-    Actor, AuditExported, AuditVerified, Checkpoint, ExportFormat, PurgeReport, Timestamp, GENESIS_HASH,
+    Actor, AuditExported, AuditVerified, Checkpoint, ExportFormat, PurgeReport, Timestamp, Verification, GENESIS_HASH,
 };
 use crate::config::Settings;
 use crate::startup::open_audit;
@@ -13,11 +13,18 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Walk the hash chain; exit 0 when intact, 1 naming the first bad event.
+    /// Prove the log intact (chain, erasures, seals, derived rows, checkpoint file); exit 0
+    /// when intact, 1 naming the first bad event. Writes nothing unless --record.
     Verify {
         /// A checkpoint (SEQ:HASH from `teller audit checkpoint`) the log must still contain.
         #[arg(long)]
         from_checkpoint: Option<Checkpoint>,
+        /// The checkpoint file to check the log's tail against (default: TELLER_CHECKPOINT_FILE).
+        #[arg(long)]
+        checkpoint_file: Option<PathBuf>,
+        /// Record the verification in the log, as the operator's action.
+        #[arg(long)]
+        record: bool,
     },
     /// Print the latest SEQ:HASH, to keep outside the database.
     Checkpoint,
@@ -55,25 +62,29 @@ pub enum Command {
 }
 
 pub async fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCode> {
-    let audit = open_audit(settings).await?;
+    let mut audit = open_audit(settings).await?;
     match command {
-        Command::Verify { from_checkpoint } => {
+        Command::Verify {
+            from_checkpoint,
+            checkpoint_file,
+            record,
+        } => {
+            if let Some(path) = checkpoint_file {
+                audit = audit.with_checkpoint_file(path);
+            }
             let report = match &from_checkpoint {
                 Some(checkpoint) => audit.verify_from_checkpoint(checkpoint).await?,
                 None => audit.verify().await?,
             };
-            let verified = AuditVerified {
-                ok: report.intact(),
-                events: report.events,
-            };
-            audit.record_staff_action(Actor::Operator, &verified).await?;
+            if record {
+                let verified = AuditVerified {
+                    ok: report.intact(),
+                    events: report.events,
+                };
+                audit.record_staff_action(Actor::Operator, &verified).await?;
+            }
             if report.intact() {
-                let head = report
-                    .head
-                    .as_ref()
-                    .map(|h| h.to_string())
-                    .unwrap_or_else(|| "empty".into());
-                println!("audit log intact: {} events, head {head}", report.events);
+                println!("{}", Intact(&report));
                 Ok(ExitCode::SUCCESS)
             } else {
                 let (seq, error) = (
@@ -135,6 +146,39 @@ pub async fn run(settings: &Settings, command: Command) -> anyhow::Result<ExitCo
             audit.record_staff_action(Actor::Operator, &exported).await?;
             eprintln!("exported {count} events");
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// What an intact log was proven to be, line by line.
+struct Intact<'a>(&'a Verification);
+
+impl fmt::Display for Intact<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.0;
+        let head = r.head.as_ref().map_or_else(|| "empty".into(), |h| h.to_string());
+        writeln!(f, "audit log intact: {} events, head {head}", r.events)?;
+        writeln!(f, "  erased payloads: {}, each named by a purge event", r.erased_events)?;
+        if r.seals.checked {
+            writeln!(f, "  seals: {} verified, the last event sealed", r.seals.sealed_events)?;
+        } else {
+            writeln!(
+                f,
+                "  seals: not checked (no seal key: a forged tail is caught only by a checkpoint)"
+            )?;
+        }
+        let d = &r.derived;
+        writeln!(
+            f,
+            "  derived rows: {} messages and {} conversations match their events ({} conversations purged, {} legacy rows unproven)",
+            d.messages, d.conversations, d.conversations_purged, d.legacy_rows
+        )?;
+        match &r.checkpoint_file {
+            Some(c) => write!(f, "  checkpoint file: latest checkpoint {c} found in the log"),
+            None => write!(
+                f,
+                "  checkpoint file: none checked (a cut tail is caught only by a checkpoint)"
+            ),
         }
     }
 }

@@ -4,7 +4,8 @@
 use serde_json::json;
 use std::sync::Arc;
 use teller::audit::{
-    verify_chain, Actor, AuditStore, EventBatch, EventKind, NewConversation, NewEvent, NewMessage, GENESIS_HASH,
+    event_hash, verify_chain, Actor, AuditStore, CheckpointWriter, EventBatch, EventKind, NewConversation, NewEvent,
+    NewMessage, SealCheck, SealKey, StoredEvent, GENESIS_HASH,
 };
 use teller::conversation::{Mode, Speaker};
 use uuid::Uuid;
@@ -430,5 +431,283 @@ async fn purge_erases_old_content_keeps_held_conversations_and_the_chain_verifie
             err.unwrap_err().to_string().contains("append-only"),
             "{url}: rewriting a payload must be rejected"
         );
+    }
+}
+
+/// A seal key for tests (a real key is read from `TELLER_AUDIT_SEAL_KEY_FILE`).
+fn seal_key() -> SealKey {
+    SealKey::from_hex(&"5e".repeat(32)).unwrap()
+}
+
+async fn sealed_store_with_turns(url: &str, turns: usize) -> AuditStore {
+    let store = AuditStore::connect(url).await.unwrap().with_seal_key(seal_key());
+    let conversation = Uuid::new_v4();
+    for n in 1..=turns {
+        store.append(turn_batch(conversation, n == 1, n)).await.unwrap();
+    }
+    store
+}
+
+#[tokio::test]
+async fn a_payload_is_erased_only_when_a_purge_event_names_its_seq() {
+    for (url, _dir) in databases("erase-named").await {
+        let store = store_with_turns(&url, 2).await;
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        let err = sqlx::query("UPDATE audit_events SET payload = NULL WHERE seq = 2")
+            .execute(&pool)
+            .await
+            .expect_err("an erasure no purge names");
+        assert!(err.to_string().contains("append-only"), "{url}: {err}");
+        // An owner who drops the trigger can erase, but verify names the seq.
+        tamper(&url, &["UPDATE audit_events SET payload = NULL"]).await;
+        let report = store.verify().await.unwrap();
+        assert_eq!(report.first_bad_seq, Some(1), "{url}: {report:?}");
+        assert!(report.error.unwrap().contains("no purge event names"));
+    }
+}
+
+#[tokio::test]
+async fn a_purge_names_what_it_erases_first_and_nothing_else_can_be_erased() {
+    for (url, _dir) in databases("purge-named").await {
+        let store = AuditStore::connect(&url).await.unwrap();
+        let (old, held) = (Uuid::new_v4(), Uuid::new_v4());
+        store.append(turn_batch(old, true, 1)).await.unwrap(); // seqs 1, 2
+        store.append(turn_batch(held, true, 1)).await.unwrap(); // seqs 3, 4
+        store
+            .hold(&held.to_string(), "complaint", Actor::Operator)
+            .await
+            .unwrap(); // 5
+        let report = store
+            .purge("2999-01-01T00:00:00.000000Z", Actor::Operator)
+            .await
+            .unwrap(); // 6
+        assert_eq!(report.erased_seqs, [(1, 2)], "{url}");
+        let purge = store.events(6, 1).await.unwrap().remove(0);
+        assert_eq!(purge.kind, "retention_purged");
+        assert!(purge.payload.unwrap().contains("\"erased_seqs\":[[1,2]]"));
+        let verification = store.verify().await.unwrap();
+        assert_eq!(verification.error, None, "{url}");
+        assert_eq!(verification.erased_events, 2);
+        assert_eq!(
+            verification.derived.messages, 2,
+            "the held conversation's rows are proven"
+        );
+        assert_eq!(verification.derived.conversations_purged, 1);
+        // The held conversation's events were not named: the trigger refuses them...
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        let err = sqlx::query("UPDATE audit_events SET payload = NULL WHERE seq = 3")
+            .execute(&pool)
+            .await
+            .expect_err("a held event");
+        assert!(err.to_string().contains("append-only"), "{url}: {err}");
+        // ...and the record of the ranges is append-only too.
+        let err = sqlx::query("UPDATE audit_purges SET to_seq = 4")
+            .execute(&pool)
+            .await
+            .expect_err("widening a purge");
+        assert!(err.to_string().contains("append-only"), "{url}: {err}");
+        // Erasing it anyway, past the trigger, is caught.
+        tamper(
+            &url,
+            &[
+                "DELETE FROM messages WHERE event_seq = 3",
+                "UPDATE audit_events SET payload = NULL WHERE seq = 3",
+            ],
+        )
+        .await;
+        let report = store.verify().await.unwrap();
+        assert_eq!(report.first_bad_seq, Some(3), "{url}: {report:?}");
+    }
+}
+
+#[tokio::test]
+async fn rewritten_deleted_or_inserted_transcript_rows_are_caught() {
+    let cases: [(&str, &[&str], i64, &str); 6] = [
+        ("message text", &["UPDATE messages SET content = 'call 0800 000 000' WHERE event_seq = 4"], 4, "rewritten"),
+        ("message role", &["UPDATE messages SET role = 'assistant' WHERE event_seq = 3"], 3, "rewritten"),
+        ("message deleted", &["DELETE FROM messages WHERE event_seq = 6"], 6, "deleted"),
+        (
+            "message inserted",
+            &["INSERT INTO messages (id, conversation_id, turn, role, content, created_at, event_seq) \
+               SELECT 'forged', conversation_id, 9, 'assistant', 'forged', created_at, 5 FROM messages WHERE event_seq = 4"],
+            5,
+            "inserted",
+        ),
+        ("token hash swapped", &["UPDATE conversations SET token_hash = 'attacker'"], 1, "rewritten"),
+        (
+            "conversation inserted",
+            &["INSERT INTO conversations (id, token_hash, lang, created_at) VALUES ('c-forged', 'h', 'en', '2026-01-01T00:00:00Z')"],
+            0,
+            "opened by no event",
+        ),
+    ];
+    for (name, statements, bad_seq, why) in cases {
+        for (url, _dir) in databases(&format!("derived-{name}")).await {
+            let store = store_with_turns(&url, 3).await;
+            let intact = store.verify().await.unwrap();
+            assert_eq!(intact.error, None, "{name} on {url}");
+            assert_eq!((intact.derived.messages, intact.derived.conversations), (6, 1));
+            // Derived rows have no trigger: plain SQL changes them.
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+            for s in statements {
+                sqlx::query(s)
+                    .execute(&pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("{s}: {e}"));
+            }
+            let report = store.verify().await.unwrap();
+            assert_eq!(report.first_bad_seq, Some(bad_seq), "{name} on {url}: {report:?}");
+            assert!(
+                report.error.as_deref().unwrap_or("").contains(why),
+                "{name}: {report:?}"
+            );
+        }
+    }
+}
+
+/// Appends an event after the head with a correctly computed hash: what someone with SQL
+/// but without the seal key can do.
+fn forged_tail(head: &StoredEvent) -> String {
+    let payload = r#"{"answer":"your refund is approved"}"#;
+    let digest = teller::audit::chain::payload_hash(payload);
+    let seq = head.seq + 1;
+    let at = "2026-12-01T00:00:00.000000Z";
+    let hash = event_hash(
+        &head.hash,
+        seq,
+        at,
+        "assistant",
+        "answer",
+        head.conversation_id.as_deref(),
+        &digest,
+    );
+    format!(
+        "INSERT INTO audit_events (seq, occurred_at, actor, kind, conversation_id, payload, payload_hash, prev_hash, hash) \
+         VALUES ({seq}, '{at}', 'assistant', 'answer', '{}', '{payload}', '{digest}', '{}', '{hash}')",
+        head.conversation_id.as_deref().unwrap(),
+        head.hash
+    )
+}
+
+#[tokio::test]
+async fn a_forged_tail_passes_the_chain_but_not_the_seal() {
+    for (url, _dir) in databases("forged-tail").await {
+        let store = sealed_store_with_turns(&url, 3).await;
+        let intact = store.verify().await.unwrap();
+        assert_eq!(intact.error, None, "{url}");
+        assert_eq!(
+            intact.seals,
+            SealCheck {
+                checked: true,
+                sealed_events: 3
+            },
+            "one seal per commit"
+        );
+        let head = store.events(6, 1).await.unwrap().remove(0);
+        tamper(&url, &[&forged_tail(&head)]).await;
+        // Without the key, the forged event chains perfectly...
+        let unkeyed = AuditStore::connect(&url).await.unwrap().verify().await.unwrap();
+        assert_eq!(
+            (unkeyed.error.as_deref(), unkeyed.seals.checked),
+            (None, false),
+            "{url}"
+        );
+        // ...with it, the head carries no seal.
+        let report = store.verify().await.unwrap();
+        assert_eq!(report.first_bad_seq, Some(7), "{url}: {report:?}");
+        assert!(report.error.unwrap().contains("no seal"));
+    }
+}
+
+#[tokio::test]
+async fn a_chain_recomputed_from_an_altered_event_breaks_the_next_seal() {
+    for (url, _dir) in databases("rechained").await {
+        let store = sealed_store_with_turns(&url, 3).await;
+        let mut events = store.events(1, 100).await.unwrap();
+        // Alter event 3 (turn 2's question) and recompute every hash from there.
+        events[2].payload = Some(r#"{"content":"rewritten","turn":2}"#.into());
+        events[2].payload_hash = teller::audit::chain::payload_hash(events[2].payload.as_deref().unwrap());
+        let mut statements = Vec::new();
+        for i in 2..events.len() {
+            let prev = events[i - 1].hash.clone();
+            let e = &mut events[i];
+            e.prev_hash = prev;
+            e.hash = event_hash(
+                &e.prev_hash,
+                e.seq,
+                &e.occurred_at,
+                &e.actor,
+                &e.kind,
+                e.conversation_id.as_deref(),
+                &e.payload_hash,
+            );
+            statements.push(format!(
+                "UPDATE audit_events SET payload = '{}', payload_hash = '{}', prev_hash = '{}', hash = '{}' WHERE seq = {}",
+                e.payload.as_deref().unwrap(),
+                e.payload_hash,
+                e.prev_hash,
+                e.hash,
+                e.seq
+            ));
+        }
+        let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+        tamper(&url, &statements).await;
+        assert_eq!(
+            verify_chain(&store.events(1, 100).await.unwrap(), 1, GENESIS_HASH.into()).map(|r| r.0),
+            Ok(6)
+        );
+        let report = store.verify().await.unwrap();
+        // Turn 2's commit (seqs 3–4) is sealed at 4.
+        assert_eq!(report.first_bad_seq, Some(4), "{url}: {report:?}");
+        assert!(report.error.unwrap().contains("seal does not verify"));
+    }
+}
+
+#[tokio::test]
+async fn a_cut_tail_is_caught_by_the_checkpoint_file_the_server_writes() {
+    for (url, dir) in databases("cut-tail").await {
+        let file = dir.path().join("checkpoints.jsonl");
+        let store = Arc::new(
+            sealed_store_with_turns(&url, 2)
+                .await
+                .with_checkpoint_file(file.clone()),
+        );
+        let writer = CheckpointWriter::new(store.clone(), file.clone(), std::time::Duration::from_secs(60));
+        assert_eq!(writer.write_once().await.unwrap().map(|c| c.seq), Some(4));
+        assert_eq!(writer.write_once().await.unwrap(), None, "the head has not moved");
+        store.append(turn_batch(Uuid::new_v4(), true, 1)).await.unwrap();
+        assert_eq!(writer.write_once().await.unwrap().map(|c| c.seq), Some(6));
+        let intact = store.verify().await.unwrap();
+        assert_eq!(intact.error, None, "{url}");
+        assert_eq!(intact.checkpoint_file.map(|c| c.seq), Some(6));
+        // Cut back to the previous commit: the head at 4 is sealed and chains...
+        tamper(
+            &url,
+            &[
+                "DELETE FROM messages WHERE event_seq >= 5",
+                "DELETE FROM conversations WHERE id NOT IN (SELECT conversation_id FROM messages)",
+                "DELETE FROM audit_events WHERE seq >= 5",
+            ],
+        )
+        .await;
+        let no_file = AuditStore::connect(&url).await.unwrap().with_seal_key(seal_key());
+        assert_eq!(no_file.verify().await.unwrap().error, None, "{url}");
+        // ...but the checkpoint file says the log reached 6.
+        let report = store.verify().await.unwrap();
+        assert_eq!(report.first_bad_seq, Some(5), "{url}: {report:?}");
+        // A checkpoint line forged without the key is refused.
+        std::fs::write(
+            &file,
+            format!(
+                "{{\"seq\":4,\"hash\":\"{}\",\"at\":\"x\",\"seal\":null}}\n",
+                "0".repeat(64)
+            ),
+        )
+        .unwrap();
+        let report = store.verify().await.unwrap();
+        assert!(report.error.unwrap().contains("not sealed by the key"), "{url}");
     }
 }
