@@ -15,3 +15,4 @@ mod helpers;
 mod ingest;
 mod retrieval;
 mod standin;
+mod turns;
