@@ -13,6 +13,7 @@ mod faults;
 mod guard;
 mod helpers;
 mod ingest;
+mod refusals;
 mod retrieval;
 mod standin;
 mod turns;
