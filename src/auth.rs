@@ -15,6 +15,15 @@ pub fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// A short, non-reversible name for a presented token, for the record of a refused one:
+/// the first 8 hex digits of its SHA-256 (the stored form's first 8), enough to tell
+/// attempts apart or match one to a revoked token, never enough to recover the token.
+pub fn fingerprint(token: &str) -> String {
+    let mut digest = hash(token);
+    digest.truncate(8);
+    digest
+}
+
 /// Whether `token` hashes to `stored`, in time that does not depend on where they differ.
 pub fn matches(stored: &str, token: &str) -> bool {
     bool::from(stored.as_bytes().ct_eq(hash(token).as_bytes()))
@@ -53,6 +62,7 @@ mod tests {
         assert!(matches(&stored, &token));
         assert!(!matches(&stored, "another"));
         assert!(new_staff_token().starts_with("tlr_"));
+        assert_eq!(fingerprint(&token), stored[..8]);
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub enum EventKind {
     LegalHoldReleased,
     TokenCreated,
     TokenRevoked,
+    /// A staff route refused a request (no token, an invalid one, or the wrong role);
+    /// rate-limited, with a count of the refusals not recorded one by one.
+    StaffAccessRefused,
 }
 
 impl EventKind {

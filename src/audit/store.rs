@@ -16,14 +16,42 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error("audit store unavailable: {0}")]
-    Unavailable(#[from] sqlx::Error),
+    Unavailable(#[source] sqlx::Error),
     #[error("audit store migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     /// A unique name is taken (a staff token of that name exists); says what to do.
     #[error("{0}")]
     Duplicate(String),
+    /// A turn's number is already recorded in its conversation (another message, sent at
+    /// the same time, committed it first): nothing of the batch was written, and writing
+    /// it again would fail the same way, so it must never be retried or spooled as is.
+    #[error("the turn's number is already recorded in its conversation")]
+    Conflict,
     #[error("unreadable audit record: {0}")]
     InvalidRecord(String),
+}
+
+/// The unique index on `messages (conversation_id, turn, role)` (migration 0004).
+const TURN_INDEX: &str = "messages_turn_unique";
+/// How SQLite names that index in its error: by its columns.
+const TURN_INDEX_COLUMNS: &str = "messages.conversation_id, messages.turn, messages.role";
+
+/// Every database error is the store being unavailable, except a turn whose number is
+/// taken: the one constraint a well-formed append can hit, so every write path that `?`s
+/// a database error (the group commit and its retry of each batch alone included) tells
+/// it apart without mapping it at each call.
+impl From<sqlx::Error> for AuditError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Database(e)
+                if e.is_unique_violation()
+                    && (e.constraint() == Some(TURN_INDEX) || e.message().contains(TURN_INDEX_COLUMNS)) =>
+            {
+                AuditError::Conflict
+            }
+            _ => AuditError::Unavailable(error),
+        }
+    }
 }
 
 impl AuditError {

@@ -43,9 +43,11 @@ impl Conversation {
             .map(|m| m.content.as_str())
     }
 
-    /// 1-based number of the customer turn that comes next.
+    /// 1-based number of the turn that comes next: one past the last recorded. Two
+    /// messages sent at once read the same history and get the same number; the database
+    /// keeps `(conversation, turn, role)` unique, so only the first to commit is recorded.
     fn next_turn(&self) -> usize {
-        self.history.iter().filter(|m| m.speaker == Speaker::Customer).count() + 1
+        self.history.iter().map(|m| m.turn).max().unwrap_or(0).max(0) as usize + 1
     }
 
     /// The assistant's last reply offered a colleague: a refusal, or an answer that said
@@ -94,10 +96,10 @@ impl Inbound {
 }
 
 impl Pipeline {
-    /// Opens the turn's conversation (checking the token and the turn cap), then screens
-    /// the message, in the light of the customer's last one. Personal data is masked before
-    /// retrieval, the model, logs or the record see it; every other check runs on the
-    /// masked text.
+    /// Opens the turn's conversation (checking the token, and the turn cap on the turn's
+    /// number, which the commit then holds to), then screens the message, in the light of
+    /// the customer's last one. Personal data is masked before retrieval, the model, logs
+    /// or the record see it; every other check runs on the masked text.
     pub(super) async fn receive(&self, request: ChatRequest, deadline: Instant) -> Result<Inbound, ChatError> {
         let conversation = match &request.conversation {
             Some((id, token)) => {

@@ -12,7 +12,7 @@ use super::record::{Latency, Unanswered};
 use super::sink::{split_for_stream, ReplySink, Watched};
 use super::types::{ChatError, ChatReply, ChatRequest};
 use crate::audit::spool::{Deferred, InFlight, Resolution, Spool, SpooledBatch};
-use crate::audit::{AuditStore, StoredMessage};
+use crate::audit::{AuditError, AuditStore, StoredMessage};
 use crate::guard::Guard;
 use crate::knowledge::Chunker;
 use crate::retrieval::passages::PassageCache;
@@ -178,7 +178,10 @@ impl Pipeline {
     /// Records the turn; the reply exists only once the record is committed. A commit
     /// that fails or outlasts the audit budget leaves the turn's outcome in the spool:
     /// the customer's message and what they were shown, or, if the answer's commit
-    /// lands after all, that it was not delivered.
+    /// lands after all, that it was not delivered. A commit refused because another
+    /// message of the conversation took the turn's number first is not the store failing:
+    /// it is never spooled (it would fail the same way on every replay); the customer's
+    /// message is recorded as unanswered with the code they are given instead.
     async fn commit(
         &self,
         turn: &Inbound,
@@ -204,6 +207,12 @@ impl Pipeline {
                 metrics::turn_recorded(&turn.screened, answer);
                 Ok(reply)
             }
+            Err((AuditError::Conflict, _)) => {
+                let error = self.turn_taken(turn);
+                ::metrics::counter!("teller_turn_conflicts_total", "code" => error.code()).increment(1);
+                self.record_unanswered(turn, Unanswered::Failed(&error), shown).await;
+                Err(error)
+            }
             Err((error, in_flight)) => {
                 let error = ChatError::AuditUnavailable(error);
                 let resolution = Resolution::Answer {
@@ -214,6 +223,17 @@ impl Pipeline {
                 self.defer(Deferred::new(&fallback, resolution), in_flight);
                 Err(error)
             }
+        }
+    }
+
+    /// What a customer whose turn's number was taken is told: to send the message again,
+    /// or, when the turn taken was the conversation's last, that it is over (sent again,
+    /// the message would be refused as one turn too many).
+    fn turn_taken(&self, turn: &Inbound) -> ChatError {
+        if turn.number >= self.options.max_turns {
+            ChatError::ConversationTooLong(self.options.max_turns)
+        } else {
+            ChatError::TurnConflict
         }
     }
 

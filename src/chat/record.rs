@@ -337,6 +337,11 @@ impl Pipeline {
     /// Records earlier turns as a conversation of their own (for `teller eval`, whose
     /// multi-turn questions come with history) and returns its id and token, so the
     /// question is then asked exactly as a customer's follow-up would be.
+    ///
+    /// Numbered as answered turns are, within the unique `(conversation, turn, role)`: a
+    /// customer message starts a turn and the assistant's reply shares its number; a
+    /// message that opens the history or follows one of its own speaker (a greeting, a
+    /// second reply) starts a turn of its own. The question then comes one turn after.
     pub async fn seed_conversation(&self, history: &[Turn], lang: Lang) -> Result<(Uuid, String), ChatError> {
         let id = new_record_id();
         let token = auth::new_conversation_token();
@@ -348,15 +353,12 @@ impl Pipeline {
             }),
             ..Default::default()
         };
-        let mut turn = 0;
-        for t in history {
-            if t.role == Speaker::Customer {
-                turn += 1;
-            }
+        let speakers: Vec<Speaker> = history.iter().map(|t| t.role).collect();
+        for (t, turn) in history.iter().zip(seeded_turns(&speakers)) {
             batch.messages.push(NewMessage {
                 id: new_record_id(),
                 conversation_id: id,
-                turn: turn.max(1),
+                turn,
                 speaker: t.role,
                 content: t.content.clone(),
                 mode: None,
@@ -375,5 +377,39 @@ impl Pipeline {
         }
         self.audit.append(batch).await.map_err(ChatError::AuditUnavailable)?;
         Ok((id, token))
+    }
+}
+
+/// The turn number of each message of a seeded history (see
+/// [`Pipeline::seed_conversation`]): no two messages of one speaker share a number.
+fn seeded_turns(speakers: &[Speaker]) -> Vec<i64> {
+    let (mut turn, mut spoken) = (0, Vec::new());
+    speakers
+        .iter()
+        .map(|&speaker| {
+            if turn == 0 || speaker == Speaker::Customer || spoken.contains(&speaker) {
+                turn += 1;
+                spoken.clear();
+            }
+            spoken.push(speaker);
+            turn
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeded_histories_never_give_one_speaker_two_messages_of_a_turn() {
+        use Speaker::{Assistant as A, Customer as C};
+        assert_eq!(seeded_turns(&[C, A]), [1, 1]);
+        assert_eq!(seeded_turns(&[C, A, C, A]), [1, 1, 2, 2]);
+        // A greeting first, a customer who writes twice, an assistant that replies twice.
+        assert_eq!(seeded_turns(&[A, C, A]), [1, 2, 2]);
+        assert_eq!(seeded_turns(&[C, C, A]), [1, 2, 2]);
+        assert_eq!(seeded_turns(&[C, A, A]), [1, 1, 2]);
+        assert_eq!(seeded_turns(&[]), Vec::<i64>::new());
     }
 }

@@ -70,6 +70,10 @@ pub enum ChatError {
     InvalidConversationToken,
     #[error("the conversation has reached its limit of {0} turns; please start a new one")]
     ConversationTooLong(usize),
+    /// Another message of the conversation, sent at the same time, was recorded with this
+    /// turn's number first; this one was not answered.
+    #[error("another message in this conversation is being answered; send yours again")]
+    TurnConflict,
     /// The record could not be committed, so no answer may be given.
     #[error("audit store unavailable")]
     AuditUnavailable(#[source] crate::audit::AuditError),
@@ -89,6 +93,7 @@ impl ChatError {
             ChatError::ConversationNotFound => "conversation_not_found",
             ChatError::InvalidConversationToken => "invalid_conversation_token",
             ChatError::ConversationTooLong(_) => "conversation_too_long",
+            ChatError::TurnConflict => "turn_conflict",
             ChatError::AuditUnavailable(_) => "audit_unavailable",
             ChatError::RetrievalUnavailable(_) => "retrieval_unavailable",
             ChatError::Deadline => "deadline_exceeded",

@@ -1,8 +1,9 @@
 //! Request extractors shared by the routers: JSON bodies, query strings and paths whose
 //! rejections come back in the API's error shape, and staff authenticated by their bearer
-//! token.
+//! token (every refusal recorded).
 
 use super::error::ApiError;
+use super::refused::{Refusal, StaffRefusals};
 use crate::audit::{AuditStore, Staff, StaffRole};
 use crate::auth;
 use axum::extract::{FromRef, FromRequest, FromRequestParts};
@@ -26,16 +27,33 @@ pub struct AppQuery<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct AppPath<T>(pub T);
 
-/// The member of staff behind `Authorization: Bearer <token>`, if the token is valid.
-async fn staff<S>(parts: &Parts, state: &S) -> Result<Staff, ApiError>
+/// The member of staff behind `Authorization: Bearer <token>`, if the token is valid. A
+/// missing or invalid token is refused, and the refusal recorded (rate-limited, in the
+/// background: see [`super::refused`]).
+pub(super) async fn staff<S>(parts: &Parts, state: &S) -> Result<Staff, ApiError>
 where
     Arc<AuditStore>: FromRef<S>,
 {
-    let token = auth::bearer(&parts.headers).ok_or(ApiError::StaffTokenRequired)?;
-    Arc::<AuditStore>::from_ref(state)
-        .authenticate(token)
-        .await?
-        .ok_or(ApiError::InvalidStaffToken)
+    let Some(token) = auth::bearer(&parts.headers) else {
+        refuse(parts, Refusal::NoToken);
+        return Err(ApiError::StaffTokenRequired);
+    };
+    match Arc::<AuditStore>::from_ref(state).authenticate(token).await? {
+        Some(staff) => Ok(staff),
+        None => {
+            refuse(parts, Refusal::InvalidToken(token));
+            Err(ApiError::InvalidStaffToken)
+        }
+    }
+}
+
+/// Records a refused staff attempt through the API's recorder.
+fn refuse(parts: &Parts, refusal: Refusal<'_>) {
+    match parts.extensions.get::<StaffRefusals>() {
+        Some(refusals) => refusals.refuse(parts, refusal),
+        // Only a router assembled without `api_router` lacks it.
+        None => tracing::warn!("no recorder of refused staff attempts on this router"),
+    }
 }
 
 /// A member of staff holding the `compliance` role.
@@ -51,6 +69,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let staff = staff(parts, state).await?;
         if staff.role != StaffRole::Compliance {
+            refuse(parts, Refusal::WrongRole(&staff));
             return Err(ApiError::Forbidden);
         }
         Ok(Self(staff))

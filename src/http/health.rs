@@ -6,7 +6,8 @@ use super::AppState;
 use crate::audit::AuditStore;
 use crate::retrieval::Index;
 use axum::extract::{FromRef, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -97,7 +98,7 @@ pub async fn readyz(State(audit): State<Arc<AuditStore>>, State(index): State<In
 }
 
 /// Prometheus metrics; behind any valid staff token when `TELLER_METRICS_TOKEN_REQUIRED`
-/// is set. Labels are bounded: route templates, a fixed set of methods, statuses.
+/// is set (a refused token is recorded as on the staff routes). Labels are bounded: route templates, a fixed set of methods, statuses.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     security((), ("staff_token" = [])),
     responses(
@@ -105,13 +106,9 @@ pub async fn readyz(State(audit): State<Arc<AuditStore>>, State(index): State<In
         (status = 401, description = "`staff_token_required`, `invalid_staff_token` (only when a token is required)", body = ErrorBody),
         (status = 503, description = "`audit_unavailable`: the token could not be checked", body = ErrorBody),
     ))]
-pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn metrics(State(state): State<AppState>, parts: Parts) -> Result<Response, ApiError> {
     if MetricsAccess::from_ref(&state).token_required {
-        let token = crate::auth::bearer(&headers).ok_or(ApiError::StaffTokenRequired)?;
-        Arc::<AuditStore>::from_ref(&state)
-            .authenticate(token)
-            .await?
-            .ok_or(ApiError::InvalidStaffToken)?;
+        super::extract::staff(&parts, &state).await?;
     }
     let metrics = PrometheusHandle::from_ref(&state);
     Ok((

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod guard;
 pub mod health;
 pub mod openapi;
+pub mod refused;
 
 use crate::audit::AuditStore;
 use crate::chat::Pipeline;
@@ -19,7 +20,7 @@ use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use error::ApiError;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
@@ -56,6 +57,9 @@ pub struct HttpLimits {
 
 /// The whole API: each feature's routes, with the layers applied once.
 pub fn api_router(state: AppState, limits: HttpLimits) -> Router {
+    // One recorder of refused staff attempts per API (per process), for the staff
+    // extractors; its rate limit holds across every staff route.
+    let refusals = refused::StaffRefusals::new(state.audit.clone());
     Router::new()
         .merge(chat::router(limits))
         .merge(audit::router())
@@ -64,6 +68,7 @@ pub fn api_router(state: AppState, limits: HttpLimits) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
+        .layer(Extension(refusals))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(middleware::from_fn(move |request, next| {
             body::read_whole(limits.body, request, next)
@@ -84,7 +89,7 @@ pub fn api_router(state: AppState, limits: HttpLimits) -> Router {
 
 /// The method as a metrics label: the standard ones by name, any other as `other`, so
 /// invented methods cannot grow `/metrics` without bound.
-fn method_label(method: &Method) -> &'static str {
+pub(crate) fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",

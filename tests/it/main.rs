@@ -13,5 +13,7 @@ mod faults;
 mod guard;
 mod helpers;
 mod ingest;
+mod refusals;
 mod retrieval;
 mod standin;
+mod turns;
