@@ -526,7 +526,7 @@ async fn a_purge_names_what_it_erases_first_and_nothing_else_can_be_erased() {
 async fn rewritten_deleted_or_inserted_transcript_rows_are_caught() {
     let cases: [(&str, &[&str], i64, &str); 6] = [
         ("message text", &["UPDATE messages SET content = 'call 0800 000 000' WHERE event_seq = 4"], 4, "rewritten"),
-        ("message role", &["UPDATE messages SET role = 'assistant' WHERE event_seq = 3"], 3, "rewritten"),
+        ("message turn", &["UPDATE messages SET turn = 7 WHERE event_seq = 3"], 3, "rewritten"),
         ("message deleted", &["DELETE FROM messages WHERE event_seq = 6"], 6, "deleted"),
         (
             "message inserted",

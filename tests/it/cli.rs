@@ -118,6 +118,46 @@ fn usage_and_configuration_errors_exit_non_zero_with_a_message() {
 }
 
 #[test]
+fn with_a_seal_key_every_write_is_sealed_and_verify_checks_the_seals() {
+    let data = TempDir::new().unwrap();
+    let key = data.path().join("seal.key");
+    std::fs::write(&key, "c3".repeat(32)).unwrap();
+    let sealed = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_teller"))
+            .args(args)
+            .env("TELLER_DATA_DIR", data.path())
+            .env("TELLER_AUDIT_SEAL_KEY_FILE", &key)
+            .env_remove("TELLER_CONFIG")
+            .current_dir(data.path())
+            .output()
+            .expect("teller runs")
+    };
+    assert!(sealed(&["token", "create", "--role", "compliance", "--name", "carol"])
+        .status
+        .success());
+    let out = sealed(&["audit", "verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("seals: 1 verified"), "{}", stdout(&out));
+    // Written without the key, the new head is unsealed: verify with the key says so.
+    assert!(teller(&data, &["token", "revoke", "--name", "carol"]).status.success());
+    let out = sealed(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("first bad event seq 2: the last event carries no seal"),
+        "{}",
+        stderr(&out)
+    );
+    // A key file that is not a key stops the command with a message.
+    std::fs::write(&key, "too short").unwrap();
+    let out = sealed(&["audit", "verify"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("at least 32 bytes"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn audit_commands_verify_export_and_manage_tokens() {
     let data = TempDir::new().unwrap();
     let out = teller(&data, &["token", "create", "--role", "compliance", "--name", "carol"]);
@@ -133,6 +173,11 @@ fn audit_commands_verify_export_and_manage_tokens() {
     let out = teller(&data, &["audit", "verify"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("audit log intact: 1 events"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("seals: not checked"), "{}", stdout(&out));
+    // Verifying writes nothing unless asked to.
+    let checkpoint = stdout(&teller(&data, &["audit", "checkpoint"])).trim().to_string();
+    assert!(checkpoint.starts_with("1:"), "{checkpoint}");
+    assert!(teller(&data, &["audit", "verify", "--record"]).status.success());
     let checkpoint = stdout(&teller(&data, &["audit", "checkpoint"])).trim().to_string();
     assert!(checkpoint.starts_with("2:"), "{checkpoint}");
 

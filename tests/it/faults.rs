@@ -577,19 +577,53 @@ async fn kill_9_under_load_loses_no_acknowledged_turn() {
     let _heavy = crate::helpers::heavy().await;
     for (url, _guard) in databases("kill_9").await {
         let data = tempfile::TempDir::new().unwrap();
-        let mut served = serve(data.path(), &url, &[]).await;
+        // Sealed and checkpointed, as a bank would run it: a kill must not leave a log that
+        // its own seals or checkpoint file call tampered.
+        let (key, checkpoints) = (data.path().join("seal.key"), data.path().join("checkpoints.jsonl"));
+        std::fs::write(&key, "7a".repeat(32)).unwrap();
+        let sealed = [
+            ("TELLER_AUDIT_SEAL_KEY_FILE", key.to_str().unwrap()),
+            ("TELLER_CHECKPOINT_FILE", checkpoints.to_str().unwrap()),
+            ("TELLER_CHECKPOINT_INTERVAL_MS", "200"),
+        ];
+        let mut served = serve(data.path(), &url, &sealed).await;
         let load = Load::start(&served.base, 6, 4);
         tokio::time::sleep(Duration::from_millis(2_500)).await;
         served.child.start_kill().unwrap();
         served.child.wait().await.unwrap();
         let turns = load.stop().await;
         // A restart replays whatever the spool held.
-        let mut restarted = serve(data.path(), &url, &[]).await;
+        let mut restarted = serve(data.path(), &url, &sealed).await;
         spool_drained(&data.path().join("spool"), Duration::from_secs(30)).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
         restarted.child.start_kill().unwrap();
         restarted.child.wait().await.unwrap();
 
-        assert_chain_intact(&url).await;
+        let verification = AuditStore::connect(&url)
+            .await
+            .unwrap()
+            .with_seal_key(teller::audit::SealKey::load(&key).unwrap())
+            .with_checkpoint_file(checkpoints.clone())
+            .verify()
+            .await
+            .unwrap();
+        assert!(verification.intact(), "{verification:?}");
+        assert!(
+            verification.seals.checked && verification.seals.sealed_events > 0,
+            "{verification:?}"
+        );
+        assert!(
+            verification.checkpoint_file.is_some(),
+            "serve wrote checkpoints: {verification:?}"
+        );
+        eprintln!(
+            "kill -9, sealed: {} events, {} seals, {} messages and {} conversations re-derived, checkpoint {:?}",
+            verification.events,
+            verification.seals.sealed_events,
+            verification.derived.messages,
+            verification.derived.conversations,
+            verification.checkpoint_file.as_ref().map(|c| c.seq)
+        );
         let tally = Tally::of(&turns, &recorded_turns(&url).await, true);
         tally.assert_agree(&format!(
             "kill -9 under 10 customers ({})",
