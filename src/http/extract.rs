@@ -75,3 +75,23 @@ where
         Ok(Self(staff))
     }
 }
+
+/// A member of staff holding the `agent` role (the contact centre).
+pub struct Agent(pub Staff);
+
+impl<S> FromRequestParts<S> for Agent
+where
+    S: Send + Sync,
+    Arc<AuditStore>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let staff = staff(parts, state).await?;
+        if staff.role != StaffRole::Agent {
+            refuse(parts, Refusal::WrongRole(&staff));
+            return Err(ApiError::Forbidden);
+        }
+        Ok(Self(staff))
+    }
+}

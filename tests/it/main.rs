@@ -11,6 +11,7 @@ mod contract;
 mod embed;
 mod faults;
 mod guard;
+mod handoff;
 mod helpers;
 mod ingest;
 mod refusals;
