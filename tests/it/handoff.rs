@@ -651,3 +651,35 @@ async fn two_instances_on_one_postgres_database_carry_messages_both_ways() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn an_assistant_reply_is_refused_at_commit_once_a_person_owns_the_conversation() {
+    use teller::audit::{Actor, AuditError, EventBatch, EventKind, NewEvent};
+    for (app, _db) in apps("human_owned").await {
+        let bot = app.ask("What is the annual fee for the Gold card?").await;
+        let waiting = waiting_customer(&app, "I need a colleague").await;
+        let url = teller::startup::database_url(&app.settings).unwrap();
+        let store = AuditStore::connect(&url).await.unwrap();
+        let answer = |reply: &Value| {
+            let id = reply["conversation_id"].as_str().unwrap().parse().unwrap();
+            EventBatch {
+                events: vec![NewEvent {
+                    actor: Actor::Assistant,
+                    kind: EventKind::Answer,
+                    conversation_id: Some(id),
+                    payload: json!({ "answer": "late" }),
+                }],
+                requires_bot: Some(id),
+                ..Default::default()
+            }
+        };
+        assert!(store.append(answer(&bot)).await.is_ok());
+        assert!(matches!(
+            store.append(answer(&waiting)).await,
+            Err(AuditError::HumanOwned)
+        ));
+        // Grouped with others, only that one fails.
+        let (a, b) = tokio::join!(store.append(answer(&bot)), store.append(answer(&waiting)));
+        assert!(a.is_ok() && matches!(b, Err(AuditError::HumanOwned)));
+    }
+}
