@@ -54,10 +54,9 @@ async fn serve(database_url: &str) -> Served {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let until = Instant::now() + Duration::from_secs(120);
-    while reqwest::get(format!("{base}/healthz"))
+    while !reqwest::get(format!("{base}/healthz"))
         .await
-        .map(|r| r.status().is_success())
-        != Ok(true)
+        .is_ok_and(|r| r.status().is_success())
     {
         assert!(Instant::now() < until, "teller serve did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -121,13 +120,14 @@ async fn await_text(
         let Some(e) = stream.next_named(event, left).await else {
             break;
         };
-        let got = e.data["text"].as_str().unwrap_or_default().to_string();
-        if seen.contains(&got) {
+        // An event seen twice (by its id) is a repeat, whatever its text.
+        if seen.contains(&e.id) {
             tally.repeated += 1;
             continue;
         }
-        seen.push(got.clone());
+        seen.push(e.id.clone());
         tally.received += 1;
+        let got = e.data["text"].as_str().unwrap_or_default();
         if got == text {
             return Some(Instant::now());
         }
