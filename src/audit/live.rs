@@ -256,17 +256,22 @@ const FIRST_MESSAGE: &str = "(SELECT m.content FROM messages m WHERE m.conversat
      ORDER BY m.event_seq LIMIT 1)";
 
 impl AuditStore {
-    /// A conversation's token hash and state, for a customer's turn.
-    pub async fn conversation_access(&self, id: Uuid) -> Result<Option<(String, ConversationState)>, AuditError> {
-        let row: Option<(String, String)> = sqlx::query_as("SELECT token_hash, state FROM conversations WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|(hash, state)| {
+    /// A conversation's token hash, state and the colleague holding it, for a customer's
+    /// turn.
+    pub async fn conversation_access(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<(String, ConversationState, Option<String>)>, AuditError> {
+        let row: Option<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT token_hash, state, agent FROM conversations WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(hash, state, agent)| {
             let state = state
                 .parse()
                 .map_err(|_| AuditError::InvalidRecord(format!("conversation {id}: state {state:?}")))?;
-            Ok((hash, state))
+            Ok((hash, state, agent))
         })
         .transpose()
     }

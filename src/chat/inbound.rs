@@ -23,6 +23,8 @@ pub(super) struct Conversation {
     pub history: Vec<StoredMessage>,
     /// Who answers it as the turn begins.
     pub state: ConversationState,
+    /// The colleague who holds it, if one does.
+    pub agent: Option<String>,
 }
 
 impl Conversation {
@@ -34,6 +36,7 @@ impl Conversation {
             is_new: true,
             history: Vec::new(),
             state: ConversationState::Bot,
+            agent: None,
         }
     }
 
@@ -114,13 +117,14 @@ impl Pipeline {
     pub(super) async fn receive(&self, request: ChatRequest, deadline: Instant) -> Result<Inbound, ChatError> {
         let conversation = match &request.conversation {
             Some((id, token)) => {
-                let state = self.authorise(*id, token).await?;
+                let (state, agent) = self.authorise_owner(*id, token).await?;
                 Conversation {
                     id: *id,
                     token: token.clone(),
                     is_new: false,
                     history: self.audit_read(self.audit.messages(*id)).await?,
                     state,
+                    agent,
                 }
             }
             None => Conversation::start(),
@@ -162,9 +166,14 @@ impl Pipeline {
     /// Checks a conversation token and returns who answers the conversation now; a wrong
     /// token looks exactly like an unknown conversation.
     pub async fn authorise(&self, id: Uuid, token: &str) -> Result<ConversationState, ChatError> {
+        Ok(self.authorise_owner(id, token).await?.0)
+    }
+
+    /// [`Pipeline::authorise`], with the colleague who holds the conversation.
+    async fn authorise_owner(&self, id: Uuid, token: &str) -> Result<(ConversationState, Option<String>), ChatError> {
         let stored = self.audit_read(self.audit.conversation_access(id)).await?;
         match stored {
-            Some((hash, state)) if auth::matches(&hash, token) => Ok(state),
+            Some((hash, state, agent)) if auth::matches(&hash, token) => Ok((state, agent)),
             _ => Err(ChatError::ConversationNotFound),
         }
     }

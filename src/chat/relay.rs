@@ -19,11 +19,18 @@ impl Pipeline {
         sink: &mut dyn ReplySink,
         shown: &str,
     ) -> Result<ChatReply, ChatError> {
-        let status = self
-            .audit_read(self.audit.status(turn.conversation.id))
-            .await?
-            .ok_or(ChatError::ConversationNotFound)?;
-        let (batch, _) = self.relayed_record(turn, status.agent.as_deref(), shown);
+        // Owned by a person as the turn began, or (a colleague took it while the assistant
+        // was answering) as it is now.
+        let (state, agent) = if turn.conversation.state.is_human() {
+            (turn.conversation.state, turn.conversation.agent.clone())
+        } else {
+            let status = self
+                .audit_read(self.audit.status(turn.conversation.id))
+                .await?
+                .ok_or(ChatError::ConversationNotFound)?;
+            (status.state, status.agent)
+        };
+        let (batch, _) = self.relayed_record(turn, agent.as_deref(), shown);
         match self.spool.append_within(batch, self.options.audit_budget).await {
             Ok(_) => {}
             Err((AuditError::Conflict, _)) => {
@@ -37,8 +44,8 @@ impl Pipeline {
                 return Err(error);
             }
         }
-        ::metrics::counter!("teller_messages_relayed_total", "state" => status.state.as_str()).increment(1);
-        let queue_position = match status.state {
+        ::metrics::counter!("teller_messages_relayed_total", "state" => state.as_str()).increment(1);
+        let queue_position = match state {
             ConversationState::Waiting => self
                 .audit_read(self.audit.queue_position(turn.conversation.id))
                 .await
@@ -60,7 +67,7 @@ impl Pipeline {
             mode: Mode::Relayed,
             citations: Vec::new(),
             handoff: None,
-            state: status.state,
+            state,
             queue_position,
         })
     }

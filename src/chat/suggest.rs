@@ -58,6 +58,7 @@ impl Pipeline {
                 is_new: false,
                 history: earlier.to_vec(),
                 state: ConversationState::WithAgent,
+                agent: None,
             },
             number: 0,
             lang,
