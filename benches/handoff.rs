@@ -234,7 +234,13 @@ async fn scenario(
     rounds: usize,
     disconnects: usize,
 ) {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(1024).build().unwrap();
+    // Idle connections are dropped before the server's 10 s keep-alive limit closes them,
+    // so a request never goes out on a connection the server is closing.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .pool_idle_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let store = AuditStore::connect(url).await.unwrap();
     let mut pairs = Vec::new();
     for i in 0..conversations {
