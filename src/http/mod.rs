@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod body;
 pub mod chat;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod guard;
@@ -64,6 +65,7 @@ pub fn api_router(state: AppState, limits: HttpLimits) -> Router {
         .merge(chat::router(limits))
         .merge(audit::router())
         .merge(health::router())
+        .merge(console::router())
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
