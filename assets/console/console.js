@@ -14,13 +14,13 @@ const STRINGS = {
     signingIn: "Signing in…",
     signedInAs: "Signed in as {name}",
     queue: "Queue",
+    queueHeading: "Queue ({waiting} waiting)",
     queueEmpty: "No customer is waiting for a person.",
     queueArrived: "A customer is waiting: {reason}",
     queueLeft: "A conversation left the queue",
     live: "Live",
     reconnecting: "Connection lost; reconnecting…",
     waiting: "waiting {time}",
-    waitingState: "Waiting",
     withAgent: "With {agent}",
     withYou: "With you",
     conversation: "Conversation",
@@ -67,7 +67,15 @@ const STRINGS = {
     reason_customer_request: "Asked for a person",
     reason_complaint: "Complaint",
     reason_account_specific: "About their account",
+    reason_missing_knowledge: "Not in the knowledge base",
+    reason_policy_restriction: "Outside what the assistant may answer",
+    reason_tool_failure: "A system was unavailable",
     reason_other: "Other",
+    mode_approved: "approved answer",
+    mode_generated: "written by the model",
+    mode_extractive: "quoted from sources",
+    mode_refusal: "declined",
+    mode_handoff: "handed over",
     err_already_claimed: "Another colleague has already taken this conversation.",
     err_invalid_staff_token: "That staff token is not valid or has been revoked.",
     err_staff_token_required: "Enter your staff token.",
@@ -89,13 +97,13 @@ const STRINGS = {
     signingIn: "正在登录…",
     signedInAs: "已登录：{name}",
     queue: "排队",
+    queueHeading: "排队（{waiting} 位等待）",
     queueEmpty: "目前没有客户在等待人工服务。",
     queueArrived: "有客户在等待：{reason}",
     queueLeft: "一个会话已离开队列",
     live: "实时",
     reconnecting: "连接中断，正在重新连接…",
     waiting: "已等待 {time}",
-    waitingState: "等待中",
     withAgent: "由 {agent} 处理",
     withYou: "由您处理",
     conversation: "会话",
@@ -142,7 +150,15 @@ const STRINGS = {
     reason_customer_request: "要求人工服务",
     reason_complaint: "投诉",
     reason_account_specific: "涉及本人账户",
+    reason_missing_knowledge: "知识库中没有答案",
+    reason_policy_restriction: "超出智能助手可回答的范围",
+    reason_tool_failure: "系统暂不可用",
     reason_other: "其他",
+    mode_approved: "已审核的标准答案",
+    mode_generated: "由模型撰写",
+    mode_extractive: "摘自来源",
+    mode_refusal: "已拒答",
+    mode_handoff: "已转人工",
     err_already_claimed: "另一位同事已经接手了此会话。",
     err_invalid_staff_token: "该员工令牌无效或已被撤销。",
     err_staff_token_required: "请输入您的员工令牌。",
@@ -170,6 +186,7 @@ const state = {
   stream: null, // AbortController of the running stream
   buffered: null, // events held while the queue snapshot loads
   lastTyping: 0,
+  live: null, // whether the stream is connected, once it has been tried
 };
 
 // ---- strings ----------------------------------------------------------------------------
@@ -186,6 +203,11 @@ function reasonLabel(reason) {
   return key in STRINGS.en ? t(key) : reason.replaceAll("_", " ");
 }
 
+function modeLabel(mode) {
+  const key = `mode_${mode}`;
+  return key in STRINGS.en ? t(key) : String(mode ?? "");
+}
+
 function initialLang() {
   const saved = localStorage.getItem("teller.console.lang");
   if (saved && saved in STRINGS) return saved;
@@ -200,8 +222,9 @@ function applyStrings() {
   }
   $("lang").value = state.lang;
   $("who").textContent = state.me ? t("signedInAs", { name: state.me.name }) : "";
+  if (state.live !== null) setConnection(state.live);
   renderQueue();
-  if (state.current) renderConversation();
+  if (state.current) renderConversation(true);
 }
 
 // ---- the API ----------------------------------------------------------------------------
@@ -286,6 +309,8 @@ function resetDesk() {
   state.seen.clear();
   state.lastEventId = null;
   state.suggestionId = null;
+  state.live = null;
+  $("connection").textContent = "";
   $("who").textContent = "";
   $("conversation-view").hidden = true;
   renderQueue();
@@ -343,6 +368,7 @@ async function signOut() {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function setConnection(live) {
+  state.live = live;
   const el = $("connection");
   el.textContent = live ? t("live") : t("reconnecting");
   el.classList.toggle("down", !live);
@@ -533,18 +559,17 @@ function renderQueue() {
     wait.className = "wait";
     wait.dataset.id = entry.conversation_id;
     wait.textContent = t("waiting", { time: duration(waitingSeconds(item)) });
-    const who = document.createElement("span");
-    who.className = "holder";
-    who.textContent =
-      entry.state === "waiting"
-        ? t("waitingState")
-        : entry.agent === state.me?.name
-          ? t("withYou")
-          : t("withAgent", { agent: entry.agent ?? "?" });
+    meta.append(wait);
+    if (entry.state !== "waiting") {
+      const who = document.createElement("span");
+      who.className = "holder";
+      who.textContent = entry.agent === state.me?.name ? t("withYou") : t("withAgent", { agent: entry.agent ?? "?" });
+      meta.append(who);
+    }
     const lang = document.createElement("span");
     lang.className = "lang";
     lang.textContent = entry.lang;
-    meta.append(wait, who, lang);
+    meta.append(lang);
 
     li.append(button, meta);
     list.append(li);
@@ -552,7 +577,7 @@ function renderQueue() {
   $("queue-empty").hidden = items.length > 0;
   if (focused) list.querySelector(`li[data-id="${CSS.escape(focused)}"] button`)?.focus();
   const waiting = items.filter((i) => i.entry.state === "waiting").length;
-  if (state.me) $("queue-title").textContent = `${t("queue")} (${waiting})`;
+  if (state.me) $("queue-title").textContent = t("queueHeading", { waiting });
   $("queue-title").dataset.count = String(waiting);
 }
 
@@ -580,9 +605,8 @@ async function openConversation(id) {
     const detail = await api("GET", convPath(id));
     state.current = detail;
     state.seen.clear();
-    state.suggestionId = null;
     $("reply").value = "";
-    $("suggestion-note").textContent = "";
+    clearSuggestion();
     $("conversation-view").hidden = false;
     renderConversation(true);
     renderQueue();
@@ -618,14 +642,14 @@ function messageElement(message) {
   if (message.mode) {
     const mode = document.createElement("span");
     mode.className = "mode";
-    mode.textContent = t("mode", { mode: message.mode });
-    head.append(" ", mode);
+    mode.textContent = t("mode", { mode: modeLabel(message.mode) });
+    head.append(" · ", mode);
   }
   if (message.handoff_reason) {
     const handoff = document.createElement("span");
     handoff.className = "mode";
     handoff.textContent = t("handoff", { reason: reasonLabel(message.handoff_reason) });
-    head.append(" ", handoff);
+    head.append(" · ", handoff);
   }
   if (message.created_at) {
     const time = document.createElement("time");
@@ -743,6 +767,12 @@ function renderConversation(full = false) {
   for (const id of ["hand-back", "resolve", "outcome", "send", "suggest", "reply"]) $(id).disabled = !mine;
 }
 
+function clearSuggestion() {
+  state.suggestionId = null;
+  $("suggestion-note").textContent = "";
+  $("suggestion-sources").replaceChildren();
+}
+
 async function act(button, work) {
   button.disabled = true;
   conversationError("");
@@ -751,8 +781,9 @@ async function act(button, work) {
   } catch (e) {
     conversationError(inWords(e));
   } finally {
+    button.disabled = false;
+    // The conversation's own buttons follow who holds it.
     if (state.current) renderConversation();
-    else button.disabled = false;
   }
 }
 
@@ -808,8 +839,7 @@ function sendReply(event) {
     if (state.suggestionId) body.suggestion_id = state.suggestionId;
     const sent = await api("POST", convPath(c.conversation_id, "messages"), body);
     box.value = "";
-    state.suggestionId = null;
-    $("suggestion-note").textContent = "";
+    clearSuggestion();
     addMessage({ id: sent.id, role: "agent", content: sent.text, agent: state.me?.name, created_at: sent.created_at });
     announce(t("sent"));
     box.focus();
@@ -824,10 +854,12 @@ function suggest() {
       const suggestion = await api("POST", convPath(c.conversation_id, "suggest"));
       $("reply").value = suggestion.text ?? "";
       state.suggestionId = suggestion.suggestion_id ?? null;
-      $("suggestion-note").textContent = t("suggestionNote", { mode: suggestion.mode ?? "" });
+      $("suggestion-note").textContent = t("suggestionNote", { mode: modeLabel(suggestion.mode) });
+      const citations = Array.isArray(suggestion.citations) ? suggestion.citations : [];
+      $("suggestion-sources").replaceChildren(...(citations.length ? [sourcesElement(citations)] : []));
       $("reply").focus();
     } catch (e) {
-      $("suggestion-note").textContent = "";
+      clearSuggestion();
       throw e;
     }
   });
@@ -835,7 +867,7 @@ function suggest() {
 
 function typing() {
   const c = state.current;
-  if (!$("reply").value) state.suggestionId = null;
+  if (!$("reply").value) clearSuggestion();
   if (!holdsCurrent() || performance.now() - state.lastTyping < 3000) return;
   state.lastTyping = performance.now();
   api("POST", convPath(c.conversation_id, "typing")).catch(() => {});
