@@ -521,7 +521,10 @@ function duration(seconds) {
 function sortedQueue() {
   const rank = (item) => (item.entry.state === "waiting" ? 0 : 1);
   return [...state.queue.values()].sort(
-    (a, b) => rank(a) - rank(b) || a.entry.priority - b.entry.priority || waitingSeconds(b) - waitingSeconds(a),
+    (a, b) =>
+      rank(a) - rank(b) ||
+      (a.entry.priority ?? 99) - (b.entry.priority ?? 99) ||
+      waitingSeconds(b) - waitingSeconds(a),
   );
 }
 
@@ -702,7 +705,7 @@ function noteElement(note) {
   const head = document.createElement("p");
   head.className = "message-head";
   const who = document.createElement("strong");
-  who.textContent = note.author ?? "";
+  who.textContent = note.author ?? note.agent ?? "";
   head.append(who);
   if (note.created_at) {
     const time = document.createElement("time");

@@ -83,6 +83,10 @@ pub fn api_router(state: AppState, limits: HttpLimits) -> Router {
         .layer(SetSensitiveHeadersLayer::new([
             axum::http::header::AUTHORIZATION,
             axum::http::HeaderName::from_static("x-conversation-token"),
+            // The console's session id and CSRF token.
+            axum::http::header::COOKIE,
+            axum::http::header::SET_COOKIE,
+            axum::http::HeaderName::from_static(console::CSRF_HEADER),
         ]))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()

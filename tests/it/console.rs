@@ -441,7 +441,7 @@ async fn an_agent_takes_over_a_waiting_customer_in_the_browser_and_a_colleague_i
     click(&first, &entry).await;
     click(&first, &button("Take over")).await;
     let mut events = customer_events(&app, &id, &conversation_token);
-    let answer = "Hello, this is Alex from the bank. I can change that address for you now.";
+    let answer = "Hello, this is Alex from the bank. I can help you with the Gold card now.";
     let reply_box = labelled("Reply");
     click(&first, &reply_box).await;
     find(&first, &reply_box).await.send_keys(answer).await.unwrap();
