@@ -78,6 +78,7 @@ fn turn(conversation: Uuid, n: usize, first: bool) -> EventBatch {
             event_index,
         })
         .collect(),
+        ..Default::default()
     }
 }
 

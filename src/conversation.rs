@@ -28,6 +28,8 @@ pub enum Speaker {
     Customer,
     /// Teller's assistant.
     Assistant,
+    /// A member of the contact centre who took the conversation over.
+    Agent,
 }
 
 /// How a reply was produced (recorded with it).
@@ -58,6 +60,9 @@ pub enum Mode {
     Refusal,
     /// A person takes over.
     Handoff,
+    /// A person owns the conversation: the message went to them, and the assistant said
+    /// nothing.
+    Relayed,
 }
 
 impl Mode {
@@ -119,6 +124,118 @@ impl HandoffReason {
     }
 }
 
+impl HandoffReason {
+    /// Place in the queue of colleagues: lower is served first. Fraud and a lost card
+    /// first (money can be leaving now), then a vulnerable customer, then everyone else
+    /// (by waiting time within each).
+    pub fn priority(self) -> i64 {
+        match self {
+            HandoffReason::FraudOrScam | HandoffReason::LostCard => 0,
+            HandoffReason::VulnerableCustomer => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// Who answers a conversation now (the reply's `state`).
+#[derive(
+    utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ConversationState {
+    /// The assistant answers.
+    #[default]
+    Bot,
+    /// Handed off: in the queue for a colleague; the assistant is silent.
+    Waiting,
+    /// A colleague has taken it over; the assistant is silent.
+    WithAgent,
+    /// A colleague resolved it.
+    Closed,
+}
+
+impl ConversationState {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// A person owns the conversation: no assistant reply may be produced.
+    pub fn is_human(self) -> bool {
+        matches!(self, ConversationState::Waiting | ConversationState::WithAgent)
+    }
+}
+
+/// How a colleague closed a conversation.
+#[derive(
+    utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Outcome {
+    Resolved,
+    Referred,
+    NoResponse,
+    Duplicate,
+}
+
+/// Where a message a customer received came from (in its audit record).
+#[derive(
+    utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Origin {
+    /// The assistant.
+    Bot,
+    /// A suggested reply the colleague sent unchanged.
+    AiSuggestion,
+    /// A suggested reply the colleague edited before sending.
+    AiSuggestionEdited,
+    /// The colleague's own words.
+    Agent,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 /// A handoff as the reply carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Handoff {
@@ -149,5 +266,20 @@ mod tests {
         assert_eq!("user".parse::<Speaker>().unwrap(), Speaker::Customer);
         assert_eq!(Speaker::Assistant.to_string(), "assistant");
         assert_eq!("extractive".parse::<Mode>().unwrap(), Mode::Extractive);
+        assert_eq!(ConversationState::WithAgent.as_str(), "with_agent");
+        assert_eq!(
+            serde_json::to_value(Origin::AiSuggestionEdited).unwrap(),
+            "ai_suggestion_edited"
+        );
+        assert_eq!("no_response".parse::<Outcome>().unwrap(), Outcome::NoResponse);
+    }
+
+    #[test]
+    fn scams_and_lost_cards_are_served_first_then_vulnerable_customers() {
+        use HandoffReason::*;
+        assert!(FraudOrScam.priority() == LostCard.priority());
+        assert!(LostCard.priority() < VulnerableCustomer.priority());
+        assert!(VulnerableCustomer.priority() < CustomerRequest.priority());
+        assert_eq!(Complaint.priority(), CustomerRequest.priority());
     }
 }

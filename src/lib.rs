@@ -4,7 +4,8 @@
 //! `knowledge` loads and chunks bank documents; `retrieval` indexes and searches them in
 //! Qdrant and reads passages against a question; `guard` screens what comes in and goes
 //! out; `chat` answers a customer turn stage by stage; `audit` is the hash-chained record
-//! every turn is committed to; `conversation` holds the types they share; `auth` the
+//! every turn is committed to; `handoff` the path to a person (queue, take-over, live
+//! messages both ways, suggested replies); `conversation` holds the types they share; `auth` the
 //! tokens; `http` the API over them; `eval` measures retrieval and answers; `config`,
 //! `startup` and `cli` wire it all to the `teller` binary.
 
@@ -16,6 +17,7 @@ pub mod config;
 pub mod conversation;
 pub mod eval;
 pub mod guard;
+pub mod handoff;
 pub mod http;
 pub mod knowledge;
 pub mod lang;

@@ -2,13 +2,15 @@
 //! on first start), prompts, model, router and listener.
 
 use crate::audit::spool::Spool;
-use crate::audit::{AuditStore, CheckpointWriter, SealKey};
+use crate::audit::{AuditStore, CheckpointWriter, DbKind, SealKey};
 use crate::chat::answerability;
 use crate::chat::llm::{ChatModel, OpenAiChat};
 use crate::chat::prompts::Prompts;
 use crate::chat::{Pipeline, PipelineParts};
 use crate::config::Settings;
 use crate::guard::{Guard, ScreenModels};
+use crate::handoff::feed::LiveFeed;
+use crate::handoff::Desk;
 use crate::http::{api_router, AppState};
 use crate::knowledge::{ingest, load_dir, IngestOptions};
 use crate::lang::Lang;
@@ -195,10 +197,18 @@ impl Application {
         if let Some(path) = &settings.checkpoint_file {
             CheckpointWriter::new(audit.clone(), path.clone(), settings.checkpoint_interval()).spawn();
         }
+        // The live feed: on PostgreSQL every instance listens for the others' commits.
+        let listen_url = match audit.kind() {
+            DbKind::Postgres => Some(database_url(settings)?),
+            DbKind::Sqlite => None,
+        };
+        let feed = LiveFeed::start(audit.clone(), listen_url);
+        let desk = Desk::new(audit.clone(), pipeline.clone(), feed);
         let listener = server::bind(&settings.bind)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let state = AppState {
+            desk,
             pipeline,
             audit,
             index,

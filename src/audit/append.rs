@@ -3,6 +3,7 @@
 
 use super::chain::{canonical, event_hash, payload_hash, GENESIS_HASH};
 use super::derived::{self, MessageFields};
+use super::live::{self, NewLiveEvent, StateUpdate};
 use super::records::{Actor, EventBatch, EventKind, NewEvent, EVENT_COLUMNS};
 use super::store::{now, AuditError, AuditStore, DbKind};
 use sqlx::{Any, Execute, QueryBuilder, Transaction};
@@ -39,6 +40,9 @@ struct PreparedBatch {
     conversation: Option<ConversationRow>,
     events: Vec<PreparedEvent>,
     messages: Vec<PreparedMessage>,
+    live: Vec<NewLiveEvent>,
+    state: Option<StateUpdate>,
+    requires_bot: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +113,10 @@ impl From<EventBatch> for PreparedBatch {
                         },
                     );
                     batch.messages.iter_mut().for_each(|m| m.event_index += 1);
+                    batch.live.iter_mut().for_each(|l| l.event_index += 1);
+                    if let Some(s) = &mut batch.state {
+                        s.event_index += 1;
+                    }
                 }
             }
         }
@@ -159,6 +167,9 @@ impl From<EventBatch> for PreparedBatch {
             }),
             events,
             messages,
+            live: batch.live,
+            state: batch.state,
+            requires_bot: batch.requires_bot.map(|id| id.to_string()),
         }
     }
 }
@@ -229,6 +240,7 @@ impl AuditStore {
         match self.write_batches(&mut tx, batches).await {
             Ok(all) => {
                 tx.commit().await?;
+                self.live_committed_now();
                 Ok(all)
             }
             Err(e) => {
@@ -285,6 +297,7 @@ impl AuditStore {
         match written {
             Ok(value) => {
                 tx.commit().await?;
+                self.live_committed_now();
                 Ok(value)
             }
             Err(e) => {
@@ -319,6 +332,12 @@ impl AuditStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         let (mut seq, mut prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_string()));
+        // An assistant's reply to a conversation a person took meanwhile is refused: the
+        // whole group, so that each batch is retried alone and only that one fails.
+        let bot_replies: Vec<String> = batches.iter().filter_map(|b| b.requires_bot.clone()).collect();
+        if !live::human_owned(tx, self.kind, &bot_replies).await?.is_empty() {
+            return Err(AuditError::HumanOwned);
+        }
         let occurred_at = now();
         let mut rows = Rows::default();
         let mut all_seqs = Vec::with_capacity(batches.len());
@@ -342,6 +361,10 @@ impl AuditStore {
             }
             rows.messages
                 .extend(batch.messages.into_iter().map(|m| (seqs[m.event_index], m)));
+            rows.live
+                .extend(batch.live.into_iter().map(|l| (seqs[l.event_index], l)));
+            rows.states
+                .extend(batch.state.into_iter().map(|s| (seqs[s.event_index], s)));
             all_seqs.push(seqs);
         }
         // The commit's last event carries the seal of everything before it.
@@ -349,6 +372,14 @@ impl AuditStore {
             rows.seal = Some(key.seal(*seq, hash));
         }
         rows.insert(tx, self.kind, &occurred_at).await?;
+        if !rows.live.is_empty() || !rows.states.is_empty() {
+            let states: Vec<(i64, &StateUpdate)> = rows.states.iter().map(|(seq, s)| (*seq, s)).collect();
+            let live: Vec<(i64, &NewLiveEvent)> = rows.live.iter().map(|(seq, l)| (*seq, l)).collect();
+            live::write_live(tx, self.kind, &states, &live, &occurred_at).await?;
+            if !live.is_empty() {
+                self.live_pending.store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
         Ok(all_seqs)
     }
 }
@@ -363,6 +394,10 @@ struct Rows {
     messages: Vec<(i64, PreparedMessage)>,
     /// The seal of the last event.
     seal: Option<String>,
+    /// (seq, live row), written after the events they derive from.
+    live: Vec<(i64, NewLiveEvent)>,
+    /// (seq of the event that sets it, state update)
+    states: Vec<(i64, StateUpdate)>,
 }
 
 /// Which table a part of an INSERT writes.
@@ -476,7 +511,11 @@ impl Rows {
 /// Runs a built statement. sqlx's `Any` driver writes `?` placeholders whatever the
 /// database (sqlx issue #3000): PostgreSQL needs them numbered. The statement is ours and
 /// holds no other `?`.
-async fn execute(tx: &mut sqlx::AnyConnection, kind: DbKind, mut qb: QueryBuilder<'_, Any>) -> Result<(), sqlx::Error> {
+pub(super) async fn execute(
+    tx: &mut sqlx::AnyConnection,
+    kind: DbKind,
+    mut qb: QueryBuilder<'_, Any>,
+) -> Result<(), sqlx::Error> {
     let sql = numbered_for(kind, qb.sql());
     let arguments = qb
         .build()

@@ -18,6 +18,7 @@ pub mod chain;
 mod checkpoints;
 mod derived;
 mod export;
+pub mod live;
 mod period;
 mod records;
 mod retention;

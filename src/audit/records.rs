@@ -28,6 +28,28 @@ pub enum EventKind {
     HistorySeeded,
     /// A conversation row whose batch had no event of its own about it.
     ConversationOpened,
+    // The path to a person (issue #14): state changes and what was said once one owns
+    // the conversation.
+    /// Bot → waiting: the assistant handed off, or the customer asked for a person.
+    HandoffRequested,
+    /// Waiting → with an agent.
+    ConversationClaimed,
+    /// With an agent → back to the assistant.
+    ConversationReleased,
+    /// Waiting or with an agent → closed, with an outcome.
+    ConversationResolved,
+    /// A customer message while a person owns the conversation: passed on, not answered.
+    MessageRelayed,
+    /// A colleague's message to the customer, with where its words came from.
+    AgentMessageSent,
+    /// An internal note, never shown to the customer.
+    NoteAdded,
+    /// A draft reply made for a colleague, never sent by itself.
+    ReplySuggested,
+    /// A draft the colleague did not send.
+    SuggestionDiscarded,
+    /// A colleague read the queue or opened its live stream.
+    QueueRead,
     // What staff and operators did.
     ConversationsSearched,
     ConversationRead,
@@ -152,6 +174,13 @@ pub struct EventBatch {
     pub conversation: Option<NewConversation>,
     pub events: Vec<NewEvent>,
     pub messages: Vec<NewMessage>,
+    /// What clients are told of it, each derived from one of the batch's events.
+    pub live: Vec<super::live::NewLiveEvent>,
+    /// The conversation's new state, set by one of the batch's events.
+    pub state: Option<super::live::StateUpdate>,
+    /// An assistant's reply in this conversation: refused (`AuditError::HumanOwned`) if a
+    /// person owns the conversation by the time it commits.
+    pub requires_bot: Option<Uuid>,
 }
 
 impl EventBatch {

@@ -125,6 +125,13 @@ impl AuditStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        // What clients were told live (message texts, notes) and drafts go with them.
+        for table in ["live_events", "suggestions"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE {ERASABLE_MESSAGES}"))
+                .bind(before)
+                .execute(&mut *tx)
+                .await?;
+        }
         if (erased, deleted) != (report.events_erased, report.messages_deleted) {
             // The append lock holds every other writer off, so this cannot happen; if it
             // did, the event would misstate the purge: roll it all back.

@@ -54,7 +54,7 @@ impl AuditStore {
 
     /// A conversation's messages in order (the customer-visible transcript).
     pub async fn messages(&self, conversation_id: Uuid) -> Result<Vec<StoredMessage>, AuditError> {
-        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 ORDER BY turn, role DESC");
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 ORDER BY event_seq, id");
         let rows: Vec<MessageRow> = sqlx::query_as(&sql)
             .bind(conversation_id.to_string())
             .fetch_all(&self.pool)

@@ -140,7 +140,7 @@ impl SpooledBatch {
                 lang: c.lang.clone(),
             }),
             events,
-            messages: Vec::new(),
+            ..Default::default()
         })
     }
 }

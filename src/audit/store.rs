@@ -27,8 +27,19 @@ pub enum AuditError {
     /// it again would fail the same way, so it must never be retried or spooled as is.
     #[error("the turn's number is already recorded in its conversation")]
     Conflict,
+    /// An assistant's reply whose conversation a person owns by the time it would commit
+    /// (handed off or taken over meanwhile): nothing of the batch was written.
+    #[error("a person owns this conversation")]
+    HumanOwned,
     #[error("unreadable audit record: {0}")]
     InvalidRecord(String),
+    /// The conversation an action names does not exist.
+    #[error("no such conversation")]
+    NotFound,
+    /// What a colleague asked for does not fit the conversation's state (a stable code
+    /// and words for them); nothing was written.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
 }
 
 /// The unique index on `messages (conversation_id, turn, role)` (migration 0004).
@@ -79,6 +90,10 @@ pub struct AuditStore {
     pub(super) seal_key: Option<super::seal::SealKey>,
     /// The checkpoint sink `verify` checks the log's tail against.
     pub(super) checkpoint_file: Option<std::path::PathBuf>,
+    /// A transaction in flight wrote live rows ([`super::live`]).
+    pub(super) live_pending: std::sync::atomic::AtomicBool,
+    /// Bumped after each commit with live rows: wakes this process's live feed.
+    pub(super) live_committed: tokio::sync::watch::Sender<u64>,
 }
 
 impl AuditStore {
@@ -114,6 +129,8 @@ impl AuditStore {
             appender: Default::default(),
             seal_key: None,
             checkpoint_file: None,
+            live_pending: Default::default(),
+            live_committed: tokio::sync::watch::Sender::new(0),
         })
     }
 

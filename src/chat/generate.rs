@@ -161,7 +161,7 @@ impl Pipeline {
         for t in &turn.history {
             messages.push(match t.role {
                 Speaker::Customer => LlmMessage::User(t.content.clone()),
-                Speaker::Assistant => LlmMessage::Assistant(t.content.clone()),
+                Speaker::Assistant | Speaker::Agent => LlmMessage::Assistant(t.content.clone()),
             });
         }
         messages.push(LlmMessage::User(user));

@@ -6,7 +6,7 @@ use super::pipeline::Pipeline;
 use super::types::{ChatError, ChatRequest};
 use crate::audit::{new_record_id, AuditError, StoredMessage};
 use crate::auth;
-use crate::conversation::{HandoffReason, Mode, Speaker};
+use crate::conversation::{ConversationState, HandoffReason, Mode, Speaker};
 use crate::guard::{escalation, pii, Screened, Signal};
 use crate::lang::Lang;
 use crate::retrieval::query::Turn;
@@ -21,6 +21,8 @@ pub(super) struct Conversation {
     pub is_new: bool,
     /// Every message so far, in order.
     pub history: Vec<StoredMessage>,
+    /// Who answers it as the turn begins.
+    pub state: ConversationState,
 }
 
 impl Conversation {
@@ -31,7 +33,16 @@ impl Conversation {
             token: auth::new_conversation_token(),
             is_new: true,
             history: Vec::new(),
+            state: ConversationState::Bot,
         }
+    }
+
+    /// The customer's first message, as recorded (masked): the queue's label for it.
+    pub fn first_message(&self) -> Option<&str> {
+        self.history
+            .iter()
+            .find(|m| m.speaker == Speaker::Customer)
+            .map(|m| m.content.as_str())
     }
 
     /// The customer's last message, as recorded (masked).
@@ -103,19 +114,21 @@ impl Pipeline {
     pub(super) async fn receive(&self, request: ChatRequest, deadline: Instant) -> Result<Inbound, ChatError> {
         let conversation = match &request.conversation {
             Some((id, token)) => {
-                self.authorise(*id, token).await?;
+                let state = self.authorise(*id, token).await?;
                 Conversation {
                     id: *id,
                     token: token.clone(),
                     is_new: false,
                     history: self.audit_read(self.audit.messages(*id)).await?,
+                    state,
                 }
             }
             None => Conversation::start(),
         };
         tracing::Span::current().record("conversation_id", tracing::field::display(conversation.id));
         let number = conversation.next_turn();
-        if number > self.options.max_turns {
+        // The cap bounds the assistant's turns; a customer talking to a person is not cut off.
+        if number > self.options.max_turns && !conversation.state.is_human() {
             return Err(ChatError::ConversationTooLong(self.options.max_turns));
         }
         let mut screened = self
@@ -146,11 +159,12 @@ impl Pipeline {
         })
     }
 
-    /// Checks a conversation token; a wrong token looks exactly like an unknown conversation.
-    pub async fn authorise(&self, id: Uuid, token: &str) -> Result<(), ChatError> {
-        let stored = self.audit_read(self.audit.conversation_token_hash(id)).await?;
+    /// Checks a conversation token and returns who answers the conversation now; a wrong
+    /// token looks exactly like an unknown conversation.
+    pub async fn authorise(&self, id: Uuid, token: &str) -> Result<ConversationState, ChatError> {
+        let stored = self.audit_read(self.audit.conversation_access(id)).await?;
         match stored {
-            Some(hash) if auth::matches(&hash, token) => Ok(()),
+            Some((hash, state)) if auth::matches(&hash, token) => Ok(state),
             _ => Err(ChatError::ConversationNotFound),
         }
     }
@@ -173,7 +187,7 @@ impl Pipeline {
     /// attempt to change the assistant's instructions (a refusal that offers no colleague,
     /// see [`super::policy::Refusal::reason`]) are left out with their refusal: the model
     /// never sees them.
-    fn bounded_history(&self, history: &[StoredMessage]) -> Vec<Turn> {
+    pub(super) fn bounded_history(&self, history: &[StoredMessage]) -> Vec<Turn> {
         let mut budget = self.options.history_tokens;
         let mut turns = Vec::new();
         let flagged: Vec<i64> = history

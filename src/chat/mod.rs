@@ -23,10 +23,13 @@ pub mod pipeline;
 pub mod policy;
 pub mod prompts;
 mod record;
+mod relay;
 pub mod sink;
+mod suggest;
 pub mod types;
 
 pub use crate::conversation::{Citation, Handoff, Mode};
 pub use pipeline::{Pipeline, PipelineOptions, PipelineParts};
 pub use sink::{ReplySink, StreamEvent, Streamed, WholeReply};
+pub use suggest::Suggestion;
 pub use types::{ChatError, ChatReply, ChatRequest, UserMessage};

@@ -13,6 +13,7 @@ use super::sink::{split_for_stream, ReplySink, Watched};
 use super::types::{ChatError, ChatReply, ChatRequest};
 use crate::audit::spool::{Deferred, InFlight, Resolution, Spool, SpooledBatch};
 use crate::audit::{AuditError, AuditStore, StoredMessage};
+use crate::conversation::{ConversationState, HandoffReason, Mode};
 use crate::guard::Guard;
 use crate::knowledge::Chunker;
 use crate::retrieval::passages::PassageCache;
@@ -114,6 +115,11 @@ impl Pipeline {
     pub async fn respond(&self, request: ChatRequest, sink: &mut dyn ReplySink) -> Result<ChatReply, ChatError> {
         let started = Instant::now();
         let turn = self.receive(request, self.answer_deadline(started)).await?;
+        // A person owns the conversation: the assistant says nothing; the message goes to
+        // them.
+        if turn.conversation.state.is_human() {
+            return self.relay(&turn, sink, "").await;
+        }
         let mut sink = Watched::new(sink);
         let (evidence, answer, latency) = match self.prepare(&turn, &mut sink).await {
             Ok(prepared) => prepared,
@@ -198,6 +204,11 @@ impl Pipeline {
             mode: answer.mode,
             citations: answer.citations.clone(),
             handoff: answer.handoff,
+            state: match answer.mode {
+                Mode::Handoff => ConversationState::Waiting,
+                _ => ConversationState::Bot,
+            },
+            queue_position: None,
         };
         let stage = Instant::now();
         let batch = self.turn_record(turn, evidence, &reply, answer, latency);
@@ -205,7 +216,24 @@ impl Pipeline {
             Ok(_) => {
                 metrics::stage("audit", stage.elapsed().as_secs_f64());
                 metrics::turn_recorded(&turn.screened, answer);
+                let mut reply = reply;
+                if reply.state == ConversationState::Waiting {
+                    crate::handoff::metrics::handoff(
+                        reply.handoff.map_or(HandoffReason::CustomerRequest, |h| h.reason),
+                    );
+                    reply.queue_position = self
+                        .audit_read(self.audit.queue_position(reply.conversation_id))
+                        .await
+                        .ok()
+                        .flatten();
+                }
                 Ok(reply)
+            }
+            // A colleague took the conversation while the assistant was answering: the
+            // answer is not given, the message goes to them.
+            Err((AuditError::HumanOwned, _)) => {
+                let mut quiet = super::sink::WholeReply;
+                self.relay(turn, &mut quiet, shown).await
             }
             Err((AuditError::Conflict, _)) => {
                 let error = self.turn_taken(turn);
@@ -238,7 +266,7 @@ impl Pipeline {
     }
 
     /// Records a turn that ends without an answer, within the audit budget, or spools it.
-    async fn record_unanswered(&self, turn: &Inbound, why: Unanswered<'_>, shown: &str) {
+    pub(super) async fn record_unanswered(&self, turn: &Inbound, why: Unanswered<'_>, shown: &str) {
         let batch = self.unanswered_record(turn, why, shown);
         if let Err((error, in_flight)) = self.spool.append_within(batch.clone(), self.options.audit_budget).await {
             tracing::warn!(error = %error, "could not record an unanswered turn in time; spooled");

@@ -9,10 +9,12 @@ use super::pipeline::Pipeline;
 use super::policy::Grounding;
 use super::prompts::TemplateRef;
 use super::types::{ChatError, ChatReply};
+use crate::audit::live::{LiveKind, MessageData, NewLiveEvent, StateUpdate, Status};
 use crate::audit::{new_record_id, Actor, EventBatch, EventKind, NewConversation, NewEvent, NewMessage, Payload};
 use crate::auth;
-use crate::conversation::{Citation, Handoff, HandoffReason, Mode, Speaker};
+use crate::conversation::{Citation, ConversationState, Handoff, HandoffReason, Mode, Speaker};
 use crate::guard::{PiiKind, Signals};
+use crate::handoff::state::Step;
 use crate::lang::Lang;
 use crate::retrieval::query::Turn;
 use serde::Serialize;
@@ -41,6 +43,14 @@ struct Screen<'a> {
 
 impl Payload for MessageReceived<'_> {
     const KIND: EventKind = EventKind::MessageReceived;
+}
+
+/// A customer message passed to a person (the same record as a received message).
+#[derive(Serialize)]
+struct MessageRelayed<'a>(MessageReceived<'a>);
+
+impl Payload for MessageRelayed<'_> {
+    const KIND: EventKind = EventKind::MessageRelayed;
 }
 
 /// What retrieval found, and how well it covered the question.
@@ -262,9 +272,8 @@ impl Pipeline {
             handoff_reason: None,
             event_index,
         };
-        EventBatch {
+        let mut batch = EventBatch {
             conversation: new_conversation(turn),
-            events,
             messages: vec![
                 message(user_message_id, Speaker::Customer, turn.message(), 0),
                 NewMessage {
@@ -274,6 +283,60 @@ impl Pipeline {
                     ..message(reply.message_id, Speaker::Assistant, &reply.answer, 2)
                 },
             ],
+            // Refused at commit if a person took the conversation meanwhile.
+            requires_bot: (!turn.conversation.is_new).then_some(turn.conversation.id),
+            ..Default::default()
+        };
+        self.state_change(turn, reply, &mut events, &mut batch);
+        batch.events = events;
+        batch
+    }
+
+    /// A handoff puts the conversation in the queue of colleagues (its own event, and the
+    /// live row that tells the queue); an answer after a colleague closed the conversation
+    /// gives it back to the assistant.
+    fn state_change(&self, turn: &Inbound, reply: &ChatReply, events: &mut Vec<NewEvent>, batch: &mut EventBatch) {
+        let status = Status {
+            conversation_id: turn.conversation.id,
+            state: turn.conversation.state,
+            reason: None,
+            priority: None,
+            queued_at: None,
+            agent: None,
+            claimed_at: None,
+            first_reply_at: None,
+            outcome: None,
+            lang: turn.lang.to_string(),
+        };
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        match (reply.mode, reply.handoff) {
+            (Mode::Handoff, Some(handoff)) => {
+                let Ok(Some(update)) = crate::handoff::state::apply(&status, Step::Queue(handoff.reason), &now) else {
+                    return;
+                };
+                let first = turn.conversation.first_message().unwrap_or(turn.message()).to_string();
+                let queued = crate::handoff::queue_batch(&status, update, "assistant", Actor::Assistant, Some(first));
+                let offset = events.len();
+                events.extend(queued.events);
+                batch.live.extend(queued.live.into_iter().map(|mut l| {
+                    l.event_index += offset;
+                    l
+                }));
+                batch.state = queued.state.map(|mut s| {
+                    s.event_index += offset;
+                    s
+                });
+            }
+            _ if turn.conversation.state == ConversationState::Closed => {
+                batch.state = Some(StateUpdate {
+                    state: ConversationState::Bot,
+                    agent: None,
+                    // The answer's event.
+                    event_index: 2,
+                    ..StateUpdate::unchanged(&status)
+                });
+            }
+            _ => {}
         }
     }
 
@@ -294,6 +357,58 @@ impl Pipeline {
             grounding: &evidence.grounding,
             answerability: &evidence.answerability,
         }
+    }
+
+    /// A customer message while a person owns the conversation: recorded (masked and
+    /// screened, as every message), its transcript row, and the live row that shows it to
+    /// the colleague. `shown`: text of an assistant's answer the customer had already been
+    /// shown when a colleague took the conversation (recorded as interrupted).
+    pub(super) fn relayed_record(&self, turn: &Inbound, holder: Option<&str>, shown: &str) -> (EventBatch, Uuid) {
+        let id = Some(turn.conversation.id);
+        let message_id = new_record_id();
+        let mut events = vec![NewEvent::of(
+            Actor::Customer,
+            id,
+            &MessageRelayed(message_received(turn, message_id)),
+        )];
+        if !shown.is_empty() {
+            let ended = ReplyEnded {
+                turn: turn.number,
+                message_id: turn.message_id,
+                reason: "conversation_with_agent",
+                shown,
+            };
+            events.push(NewEvent::of(Actor::System, id, &ReplyInterrupted(ended)));
+        }
+        let data = MessageData {
+            id: message_id,
+            text: turn.message().to_string(),
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            agent: holder.map(str::to_string),
+            origin: None,
+        };
+        let batch = EventBatch {
+            events,
+            messages: vec![NewMessage {
+                id: message_id,
+                conversation_id: turn.conversation.id,
+                turn: turn.number as i64,
+                speaker: Speaker::Customer,
+                content: turn.message().to_string(),
+                mode: None,
+                citations: None,
+                handoff_reason: None,
+                event_index: 0,
+            }],
+            live: vec![NewLiveEvent::new(
+                turn.conversation.id,
+                LiveKind::CustomerMessage,
+                &data,
+                0,
+            )],
+            ..Default::default()
+        };
+        (batch, message_id)
     }
 
     /// A turn that ended without its answer: the customer's message is still recorded,
@@ -318,7 +433,7 @@ impl Pipeline {
         EventBatch {
             conversation: new_conversation(turn),
             events: vec![NewEvent::of(Actor::Customer, id, &message), ending],
-            messages: Vec::new(),
+            ..Default::default()
         }
     }
 

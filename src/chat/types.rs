@@ -1,6 +1,6 @@
 //! Request and reply types of the chat pipeline, parsed at the edge.
 
-use crate::conversation::{Citation, Handoff, Mode};
+use crate::conversation::{Citation, ConversationState, Handoff, Mode};
 use crate::lang::Lang;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -55,6 +55,11 @@ pub struct ChatReply {
     pub mode: Mode,
     pub citations: Vec<Citation>,
     pub handoff: Option<Handoff>,
+    /// Who answers the conversation now: `bot`, or, after a handoff, `waiting` for a
+    /// colleague, `with_agent`; `relayed` replies are only ever in those two.
+    pub state: ConversationState,
+    /// 1-based place in the queue of colleagues, while `waiting`.
+    pub queue_position: Option<usize>,
 }
 
 /// Everything that can stop a turn, each with a stable code for the API.

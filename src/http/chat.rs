@@ -4,9 +4,11 @@
 use super::error::ApiError;
 use super::extract::{AppJson, AppPath};
 use super::guard::plain_text;
+use super::live::{last_event_id, sse};
 use super::openapi::{ErrorBody, SseEvent, Transcript};
 use super::{AppState, HttpLimits};
 use crate::chat::{ChatError, ChatReply, ChatRequest, Pipeline, StreamEvent, Streamed, UserMessage, WholeReply};
+use crate::handoff::{CustomerStatus, Desk};
 use crate::lang::Lang;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::State;
@@ -40,6 +42,8 @@ pub fn router(limits: HttpLimits) -> Router<AppState> {
         .route("/v1/chat/stream", post(chat_stream))
         .layer(shed)
         .route("/v1/conversations/{id}", get(conversation))
+        .route("/v1/conversations/{id}/handoff", post(handoff))
+        .route("/v1/conversations/{id}/events", get(events))
 }
 
 async fn overloaded(error: BoxError) -> ApiError {
@@ -233,4 +237,66 @@ fn conversation_token(headers: &HeaderMap) -> Option<&str> {
             .map(str::trim)
             .filter(|t| !t.is_empty())
     })
+}
+
+/// The customer asks for a person (the widget's "Talk to a person"): the conversation
+/// joins the queue of colleagues and the assistant falls silent. Asking again changes
+/// nothing.
+#[utoipa::path(
+    post, path = "/v1/conversations/{id}/handoff", tag = "chat",
+    params(
+        ("id" = String, Path, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$", description = "The conversation id"),
+        ("X-Conversation-Token" = Option<String>, Header, pattern = r"^[\x20-\x7E]*$", description = "The conversation token, when not given as `Authorization: Bearer`"),
+    ),
+    security((), ("conversation_token" = [])),
+    responses(
+        (status = 200, description = "The conversation's state: `waiting`, with the place in the queue, or `with_agent`", body = CustomerStatus),
+        (status = 401, description = "`conversation_token_required`", body = ErrorBody),
+        (status = 404, description = "`conversation_not_found`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`", body = ErrorBody),
+    )
+)]
+pub async fn handoff(
+    State(desk): State<Desk>,
+    AppPath(id): AppPath<String>,
+    headers: HeaderMap,
+) -> Result<Json<CustomerStatus>, ApiError> {
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| ApiError::Chat(ChatError::ConversationNotFound))?;
+    let token = conversation_token(&headers).ok_or(ApiError::TokenRequired)?;
+    Ok(Json(desk.request(id, token).await?))
+}
+
+/// What happens in the conversation after a reply, as server-sent events: `state`
+/// (`{state, queue_position, reason}`), `agent_joined` (`{name}`), `message` (a
+/// colleague's: `{id, text, created_at, name}`), `typing`. Every event has an id; a client
+/// that reconnects with `Last-Event-ID` gets exactly the events it missed. Without it, the
+/// stream starts at the conversation's first such event.
+#[utoipa::path(
+    get, path = "/v1/conversations/{id}/events", tag = "chat",
+    params(
+        ("id" = String, Path, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$", description = "The conversation id"),
+        ("X-Conversation-Token" = Option<String>, Header, pattern = r"^[\x20-\x7E]*$", description = "The conversation token, when not given as `Authorization: Bearer`"),
+        ("Last-Event-ID" = Option<String>, Header, pattern = r"^[\x20-\x7E]*$", description = "The id of the last event received"),
+    ),
+    security((), ("conversation_token" = [])),
+    responses(
+        (status = 200, description = "Server-sent events", content_type = "text/event-stream", body = String),
+        (status = 401, description = "`conversation_token_required`", body = ErrorBody),
+        (status = 404, description = "`conversation_not_found`", body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`", body = ErrorBody),
+    )
+)]
+pub async fn events(
+    State(desk): State<Desk>,
+    AppPath(id): AppPath<String>,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| ApiError::Chat(ChatError::ConversationNotFound))?;
+    let token = conversation_token(&headers).ok_or(ApiError::TokenRequired)?;
+    let stream = desk.customer_stream(id, token, last_event_id(&headers)).await?;
+    Ok(sse(stream, |mut s| async move { s.next().await.map(|e| (e, s)) }))
 }

@@ -79,7 +79,11 @@ impl ApiError {
             },
             ApiError::Audit(e) => match e {
                 AuditError::Unavailable(_) | AuditError::Migration(_) => StatusCode::SERVICE_UNAVAILABLE,
-                AuditError::Duplicate(_) | AuditError::Conflict => StatusCode::CONFLICT,
+                AuditError::Duplicate(_)
+                | AuditError::Conflict
+                | AuditError::HumanOwned
+                | AuditError::Refused { .. } => StatusCode::CONFLICT,
+                AuditError::NotFound => StatusCode::NOT_FOUND,
                 AuditError::InvalidRecord(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
@@ -110,6 +114,9 @@ impl ApiError {
                 AuditError::Unavailable(_) | AuditError::Migration(_) => "audit_unavailable",
                 AuditError::Duplicate(_) => "already_exists",
                 AuditError::Conflict => "turn_conflict",
+                AuditError::HumanOwned => "conversation_with_agent",
+                AuditError::Refused { code, .. } => code,
+                AuditError::NotFound => "conversation_not_found",
                 AuditError::InvalidRecord(_) => "internal_error",
             },
             ApiError::InvalidJson(_) => "invalid_json",
@@ -214,6 +221,13 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("conversation_too_long", 409, "the conversation has reached its turn limit"),
     ("turn_conflict", 409, "another message of the conversation, sent at the same time, took this turn; send yours again"),
     ("already_exists", 409, "the record already holds this item"),
+    ("already_claimed", 409, "another colleague has already taken this conversation"),
+    ("not_waiting", 409, "the conversation is not waiting for a colleague (claim, resolve)"),
+    ("not_claimed", 409, "take the conversation over before writing to the customer or handing it back"),
+    ("not_your_conversation", 409, "another colleague holds this conversation"),
+    ("conversation_closed", 409, "the conversation was resolved"),
+    ("unknown_suggestion", 409, "a message names a suggestion that is not open in this conversation"),
+    ("conversation_with_agent", 409, "an assistant reply to a conversation a person owns (never reaches a client: the message is relayed)"),
     ("payload_too_large", 413, "the body is over 32 KiB"),
     ("uri_too_long", 414, "the path and query are over 8 KiB"),
     ("unsupported_media_type", 415, "a body without Content-Type: application/json"),

@@ -76,9 +76,10 @@ where
     }
 }
 
-/// A member of staff holding the `agent` role: by `Authorization: Bearer <token>`, or
-/// without one by the agent console's session cookie ([`super::console`]), in which case
-/// any method but GET and HEAD also needs the session's `X-CSRF-Token`.
+/// A member of staff holding the `agent` role (the contact centre): by
+/// `Authorization: Bearer <token>`, or without one by the agent console's session cookie
+/// ([`super::console`]), in which case any method but GET and HEAD also needs the
+/// session's `X-CSRF-Token`.
 pub struct Agent(pub Staff);
 
 impl<S> FromRequestParts<S> for Agent

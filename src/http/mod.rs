@@ -2,6 +2,7 @@
 //! error type. Handlers are thin; the work happens in [`crate::chat::Pipeline`] and
 //! [`crate::audit::AuditStore`].
 
+pub mod agent;
 pub mod audit;
 pub mod body;
 pub mod chat;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod health;
+pub mod live;
 pub mod openapi;
 pub mod refused;
 
@@ -43,6 +45,8 @@ pub struct AppState {
     pub index: Index,
     pub metrics: PrometheusHandle,
     pub metrics_access: health::MetricsAccess,
+    /// The path to a person: queue, take-over, live messages.
+    pub desk: crate::handoff::Desk,
 }
 
 /// Limits applied to the API.
@@ -64,6 +68,7 @@ pub fn api_router(state: AppState, limits: HttpLimits) -> Router {
     Router::new()
         .merge(chat::router(limits))
         .merge(audit::router())
+        .merge(agent::router())
         .merge(health::router())
         .merge(console::router())
         .route("/openapi.json", get(openapi::openapi_json))

@@ -5,7 +5,7 @@
 //! `tests/it/contract.rs` fuzzes a running server against it with schemathesis.
 
 use super::error::ERROR_CODES;
-use super::{audit, chat, console, health};
+use super::{agent, audit, chat, console, health};
 use crate::audit::{ConversationSummary, ExportFormat, StoredMessage, Verification};
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -40,6 +40,18 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
         chat::chat,
         chat::chat_stream,
         chat::conversation,
+        chat::handoff,
+        chat::events,
+        agent::queue,
+        agent::stream,
+        agent::conversation,
+        agent::claim,
+        agent::release,
+        agent::resolve,
+        agent::message,
+        agent::note,
+        agent::suggest,
+        agent::typing,
         audit::search,
         audit::conversation,
         audit::export,
@@ -59,6 +71,7 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
     modifiers(&Contract),
     tags(
         (name = "chat", description = "Customer conversations"),
+        (name = "agent", description = "The contact centre: staff tokens with the `agent` role"),
         (name = "audit", description = "The compliance API: staff tokens with the `compliance` role"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
         (name = "console", description = "The agent console: its page and its cookie sessions"),

@@ -81,6 +81,7 @@ fn turn_batch(conversation: Uuid, new: bool, n: usize) -> EventBatch {
                 event_index: 1,
             },
         ],
+        ..Default::default()
     }
 }
 

@@ -529,12 +529,12 @@ async fn a_model_that_accepts_and_never_answers_still_gets_every_turn_answered_a
 
 /// `teller serve` as a process of its own, so it can be killed and can hold as many
 /// connections as its own descriptor limit allows.
-struct Served {
-    child: tokio::process::Child,
-    base: String,
+pub struct Served {
+    pub child: tokio::process::Child,
+    pub base: String,
 }
 
-async fn serve(data_dir: &Path, database_url: &str, extra: &[(&str, &str)]) -> Served {
+pub async fn serve(data_dir: &Path, database_url: &str, extra: &[(&str, &str)]) -> Served {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -12,6 +12,7 @@ mod contract;
 mod embed;
 mod faults;
 mod guard;
+mod handoff;
 mod helpers;
 mod ingest;
 mod refusals;

@@ -367,6 +367,7 @@ fn turn_batch(conversation: Uuid, new: bool, n: i64) -> EventBatch {
             event(Actor::Assistant, EventKind::Answer),
         ],
         messages: vec![message(Speaker::Customer, 0), message(Speaker::Assistant, 1)],
+        ..Default::default()
     }
 }
 
