@@ -562,8 +562,8 @@ function renderQueue() {
     wait.className = "wait";
     wait.dataset.id = entry.conversation_id;
     wait.textContent = t("waiting", { time: duration(waitingSeconds(item)) });
-    meta.append(wait);
-    if (entry.state !== "waiting") {
+    if (entry.state === "waiting") meta.append(wait);
+    else {
       const who = document.createElement("span");
       who.className = "holder";
       who.textContent = entry.agent === state.me?.name ? t("withYou") : t("withAgent", { agent: entry.agent ?? "?" });

@@ -162,6 +162,50 @@ async fn the_console_is_served_under_a_strict_policy_and_its_session_is_locked_d
             "the page gets its CSRF token back after a reload"
         );
 
+        // The agent routes take the cookie in place of a bearer token; a change also needs
+        // the session's CSRF token.
+        let customer = app.ask("What is the annual fee for the Gold card?").await;
+        let id = customer["conversation_id"].as_str().unwrap();
+        let handoff = app
+            .client
+            .post(format!("{}/v1/conversations/{id}/handoff", app.address))
+            .bearer_auth(customer["conversation_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(handoff.status().is_success());
+        let queue = other
+            .client
+            .get(format!("{}/v1/agent/queue", other.address))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(queue.status(), StatusCode::OK);
+        let queue: Value = queue.json().await.unwrap();
+        assert_eq!(queue["conversations"][0]["conversation_id"], id, "{queue}");
+        let claim = |csrf: Option<&str>| {
+            let mut request = app
+                .client
+                .post(format!("{}/v1/agent/conversations/{id}/claim", app.address))
+                .header(COOKIE, &cookie);
+            if let Some(csrf) = csrf {
+                request = request.header("x-csrf-token", csrf);
+            }
+            request.send()
+        };
+        assert_eq!(
+            error_code(claim(None).await.unwrap()).await,
+            (StatusCode::FORBIDDEN, "csrf_token_invalid".into())
+        );
+        let claimed = claim(Some(&csrf)).await.unwrap();
+        assert_eq!(claimed.status(), StatusCode::OK);
+        let claimed: Value = claimed.json().await.unwrap();
+        assert_eq!(
+            (claimed["state"].as_str(), claimed["agent"].as_str()),
+            (Some("with_agent"), Some("alex"))
+        );
+
         // Without the CSRF token, or with another one, a cookie cannot change anything.
         let delete = |csrf: Option<&str>| {
             let mut request = app
@@ -432,6 +476,22 @@ async fn an_agent_takes_over_a_waiting_customer_in_the_browser_and_a_colleague_i
     // It appears in the queue without a reload.
     let entry = format!("//ul[@id='queue-list']{}", button(question));
     find(&first, &entry).await;
+    // A customer who lost their card is handed over by the screen itself, and goes first.
+    let lost = "I lost my card, please block it";
+    let urgent = app.ask(lost).await;
+    let urgent_id = urgent["conversation_id"].as_str().unwrap();
+    let handoff = app
+        .client
+        .post(format!("{}/v1/conversations/{urgent_id}/handoff", app.address))
+        .bearer_auth(urgent["conversation_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(handoff.status().is_success());
+    find(&first, &format!("//ul[@id='queue-list']{}", button(lost))).await;
+    wait_for_text(&first, "(//ul[@id='queue-list']/li)[1]", lost).await;
+    wait_for_text(&first, "(//ul[@id='queue-list']/li)[1]", "Lost or stolen card").await;
+    wait_for_text(&first, "//*[@role='status']", "A customer is waiting").await;
     std::fs::write(
         screenshots().join("console-queue.png"),
         first.screenshot().await.unwrap(),
