@@ -642,7 +642,8 @@ function messageElement(message) {
   const who = document.createElement("strong");
   who.textContent = speaker(message);
   head.append(who);
-  if (message.mode) {
+  // A handoff's reason says all its mode would.
+  if (message.mode && !(message.mode === "handoff" && message.handoff_reason)) {
     const mode = document.createElement("span");
     mode.className = "mode";
     mode.textContent = t("mode", { mode: modeLabel(message.mode) });
