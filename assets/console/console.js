@@ -635,7 +635,7 @@ function speaker(message) {
 }
 
 function messageElement(message) {
-  const li = document.createElement("li");
+  const li = document.createElement("div");
   li.className = `message from-${message.role}`;
   const head = document.createElement("p");
   head.className = "message-head";

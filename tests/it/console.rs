@@ -401,6 +401,38 @@ async fn sign_in_through_the_page(browser: &Client, app: &TestApp, token: &str) 
     wait_for_text(browser, "//h2[@id='queue-title']", "Queue").await;
 }
 
+/// WCAG 2.2 A/AA violations that axe-core rates serious or critical on the page as it is
+/// now. axe-core comes from the npm registry: `.ci/run` unpacks it and sets `TELLER_AXE` to
+/// its `axe.min.js`; without it the scan says it was skipped.
+async fn accessibility_violations(browser: &Client, view: &str) -> Vec<Value> {
+    let Some(path) = std::env::var_os("TELLER_AXE").filter(|p| !p.is_empty()) else {
+        eprintln!("axe {view}: skipped (TELLER_AXE not set; .ci/run installs axe-core)");
+        return Vec::new();
+    };
+    let axe = std::fs::read_to_string(&path).expect("TELLER_AXE names axe.min.js");
+    // Injected through WebDriver, which the page's CSP does not govern.
+    browser
+        .execute(&format!("{axe}\nwindow.__tellerAxe = axe;"), vec![])
+        .await
+        .unwrap();
+    let found = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             window.__tellerAxe
+               .run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] })
+               .then((r) => done(r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+                  targets: v.nodes.map((n) => n.target.join(' ')) }))));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let all = found.as_array().cloned().unwrap_or_default();
+    eprintln!("axe {view}: {} violation(s) of any impact: {all:?}", all.len());
+    all.into_iter()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .collect()
+}
+
 fn screenshots() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -454,6 +486,10 @@ async fn an_agent_takes_over_a_waiting_customer_in_the_browser_and_a_colleague_i
 
     let first_profile = TempDir::new().unwrap();
     let first = driver.browser(&first_profile).await;
+    first.goto(&format!("{}/console", app.address)).await.unwrap();
+    find(&first, &labelled("Staff token")).await;
+    let violations = accessibility_violations(&first, "sign-in").await;
+    assert!(violations.is_empty(), "sign-in: {violations:#?}");
     sign_in_through_the_page(&first, &app, &alex).await;
     let cookies = first.execute("return document.cookie", vec![]).await.unwrap();
     assert!(!cookies.to_string().contains("teller_session"), "HttpOnly: {cookies}");
@@ -506,7 +542,7 @@ async fn an_agent_takes_over_a_waiting_customer_in_the_browser_and_a_colleague_i
     click(&first, &reply_box).await;
     find(&first, &reply_box).await.send_keys(answer).await.unwrap();
     click(&first, &button("Send")).await;
-    wait_for_text(&first, "//ol[@role='log']", answer).await;
+    wait_for_text(&first, "//*[@role='log']", answer).await;
 
     // The customer's stream receives the agent's message.
     let received = tokio::time::timeout(WAIT, async {
@@ -520,6 +556,8 @@ async fn an_agent_takes_over_a_waiting_customer_in_the_browser_and_a_colleague_i
     .await
     .expect("the customer's stream did not receive the agent's message within 10 s");
     assert!(received.contains(answer));
+    let violations = accessibility_violations(&first, "conversation").await;
+    assert!(violations.is_empty(), "conversation: {violations:#?}");
     std::fs::write(
         screenshots().join("console-conversation.png"),
         first.screenshot().await.unwrap(),
