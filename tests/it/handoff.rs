@@ -5,94 +5,11 @@
 
 use crate::app::{spawn_app_with, AppOptions, TestApp};
 use crate::audit::databases;
-use futures::StreamExt;
+use crate::sse::EventStream;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use teller::audit::{AuditStore, StaffRole};
-
-/// One server-sent event with its id.
-#[derive(Debug, Clone)]
-pub struct Sse {
-    pub id: String,
-    pub event: String,
-    pub data: Value,
-}
-
-/// An open events stream, read as events arrive.
-pub struct EventStream {
-    body: futures::stream::BoxStream<'static, reqwest::Result<axum::body::Bytes>>,
-    buffer: String,
-    pub last_id: Option<String>,
-}
-
-impl EventStream {
-    pub async fn open(
-        client: &reqwest::Client,
-        url: &str,
-        token: &str,
-        last_id: Option<&str>,
-    ) -> (StatusCode, Option<Self>) {
-        let mut request = client.get(url).bearer_auth(token);
-        if let Some(id) = last_id {
-            request = request.header("last-event-id", id);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        if !status.is_success() {
-            return (status, None);
-        }
-        let stream = Self {
-            body: response.bytes_stream().boxed(),
-            buffer: String::new(),
-            last_id: last_id.map(str::to_string),
-        };
-        (status, Some(stream))
-    }
-
-    /// The next event (keep-alive comments skipped), or `None` after `within`.
-    pub async fn next(&mut self, within: Duration) -> Option<Sse> {
-        let until = tokio::time::Instant::now() + within;
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let (mut id, mut event, mut data) = (None, None, String::new());
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("id:") {
-                        id = Some(v.trim().to_string());
-                    } else if let Some(v) = line.strip_prefix("event:") {
-                        event = Some(v.trim().to_string());
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
-                    }
-                }
-                let (Some(event), Ok(data)) = (event, serde_json::from_str(&data)) else {
-                    continue;
-                };
-                let id = id.unwrap_or_default();
-                self.last_id = Some(id.clone());
-                return Some(Sse { id, event, data });
-            }
-            match tokio::time::timeout_at(until, self.body.next()).await {
-                Ok(Some(Ok(bytes))) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
-                _ => return None,
-            }
-        }
-    }
-
-    /// The next event named `name`, skipping others.
-    pub async fn next_named(&mut self, name: &str, within: Duration) -> Option<Sse> {
-        let until = Instant::now() + within;
-        while let Some(left) = until.checked_duration_since(Instant::now()) {
-            match self.next(left).await {
-                Some(e) if e.event == name => return Some(e),
-                Some(_) => continue,
-                None => return None,
-            }
-        }
-        None
-    }
-}
 
 pub async fn staff(app: &TestApp, name: &str, role: StaffRole) -> String {
     let url = teller::startup::database_url(&app.settings).unwrap();
@@ -733,4 +650,36 @@ async fn two_instances_on_one_postgres_database_carry_messages_both_ways() {
         "two instances: slowest delivery {worst:?}, {:?} in all",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn an_assistant_reply_is_refused_at_commit_once_a_person_owns_the_conversation() {
+    use teller::audit::{Actor, AuditError, EventBatch, EventKind, NewEvent};
+    for (app, _db) in apps("human_owned").await {
+        let bot = app.ask("What is the annual fee for the Gold card?").await;
+        let waiting = waiting_customer(&app, "I need a colleague").await;
+        let url = teller::startup::database_url(&app.settings).unwrap();
+        let store = AuditStore::connect(&url).await.unwrap();
+        let answer = |reply: &Value| {
+            let id = reply["conversation_id"].as_str().unwrap().parse().unwrap();
+            EventBatch {
+                events: vec![NewEvent {
+                    actor: Actor::Assistant,
+                    kind: EventKind::Answer,
+                    conversation_id: Some(id),
+                    payload: json!({ "answer": "late" }),
+                }],
+                requires_bot: Some(id),
+                ..Default::default()
+            }
+        };
+        assert!(store.append(answer(&bot)).await.is_ok());
+        assert!(matches!(
+            store.append(answer(&waiting)).await,
+            Err(AuditError::HumanOwned)
+        ));
+        // Grouped with others, only that one fails.
+        let (a, b) = tokio::join!(store.append(answer(&bot)), store.append(answer(&waiting)));
+        assert!(a.is_ok() && matches!(b, Err(AuditError::HumanOwned)));
+    }
 }

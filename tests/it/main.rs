@@ -17,5 +17,6 @@ mod helpers;
 mod ingest;
 mod refusals;
 mod retrieval;
+mod sse;
 mod standin;
 mod turns;
