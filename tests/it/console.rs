@@ -335,6 +335,60 @@ impl Drop for Driver {
     }
 }
 
+/// A TCP proxy in front of the app that can cut every connection and refuse new ones for
+/// a while, to make the console's event stream reconnect. It keeps the head of each
+/// request for the agent stream, to show what the page sent when it came back.
+struct CuttingProxy {
+    address: String,
+    /// `true` while down: open connections are dropped and new ones closed at once.
+    down: tokio::sync::watch::Sender<bool>,
+    stream_requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl CuttingProxy {
+    async fn start(upstream: &str) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let (down, is_down) = tokio::sync::watch::channel(false);
+        let stream_requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let heads = stream_requests.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut is_down = is_down.clone();
+                if *is_down.borrow() {
+                    continue; // dropped: closed at once
+                }
+                let (upstream, heads) = (upstream.clone(), heads.clone());
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let mut head = vec![0; 16 * 1024];
+                    let Ok(n) = client.read(&mut head).await else { return };
+                    let text = String::from_utf8_lossy(&head[..n]).to_string();
+                    if text.contains("/v1/agent/stream") {
+                        heads.lock().unwrap().push(text);
+                    }
+                    if server.write_all(&head[..n]).await.is_err() {
+                        return;
+                    }
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = is_down.wait_for(|d| *d) => {}
+                    }
+                });
+            }
+        });
+        Self {
+            address,
+            down,
+            stream_requests,
+        }
+    }
+}
+
 /// XPath for a string literal (no quote-escaping needed for the texts used here).
 fn literal(text: &str) -> String {
     assert!(!text.contains('"'));
@@ -390,8 +444,8 @@ async fn wait_for_text(browser: &Client, xpath: &str, expected: &str) {
     panic!("{xpath} did not show {expected:?} within {WAIT:?}; it showed {last:?}");
 }
 
-async fn sign_in_through_the_page(browser: &Client, app: &TestApp, token: &str) {
-    browser.goto(&format!("{}/console", app.address)).await.unwrap();
+async fn sign_in_through_the_page(browser: &Client, origin: &str, token: &str) {
+    browser.goto(&format!("{origin}/console")).await.unwrap();
     find(browser, &labelled("Staff token"))
         .await
         .send_keys(token)
@@ -485,12 +539,14 @@ async fn an_agent_takes_over_a_waiting_customer_in_the_browser_and_a_colleague_i
     let sam = token(&app, "sam", StaffRole::Agent).await;
 
     let first_profile = TempDir::new().unwrap();
+    // The first agent reaches Teller through a proxy that can cut the connection.
+    let proxy = CuttingProxy::start(&app.address).await;
     let first = driver.browser(&first_profile).await;
-    first.goto(&format!("{}/console", app.address)).await.unwrap();
+    first.goto(&format!("{}/console", proxy.address)).await.unwrap();
     find(&first, &labelled("Staff token")).await;
     let violations = accessibility_violations(&first, "sign-in").await;
     assert!(violations.is_empty(), "sign-in: {violations:#?}");
-    sign_in_through_the_page(&first, &app, &alex).await;
+    sign_in_through_the_page(&first, &proxy.address, &alex).await;
     let cookies = first.execute("return document.cookie", vec![]).await.unwrap();
     assert!(!cookies.to_string().contains("teller_session"), "HttpOnly: {cookies}");
 
@@ -512,7 +568,10 @@ async fn an_agent_takes_over_a_waiting_customer_in_the_browser_and_a_colleague_i
     // It appears in the queue without a reload.
     let entry = format!("//ul[@id='queue-list']{}", button(question));
     find(&first, &entry).await;
-    // A customer who lost their card is handed over by the screen itself, and goes first.
+    // The connection drops; meanwhile a customer who lost their card is handed over (by
+    // the screen itself) and goes first once the page has reconnected and caught up.
+    proxy.down.send(true).unwrap();
+    wait_for_text(&first, "//*[@id='connection']", "reconnecting").await;
     let lost = "I lost my card, please block it";
     let urgent = app.ask(lost).await;
     let urgent_id = urgent["conversation_id"].as_str().unwrap();
@@ -524,7 +583,16 @@ async fn an_agent_takes_over_a_waiting_customer_in_the_browser_and_a_colleague_i
         .await
         .unwrap();
     assert!(handoff.status().is_success());
+    proxy.down.send(false).unwrap();
     find(&first, &format!("//ul[@id='queue-list']{}", button(lost))).await;
+    // Only the first request of each connection is seen: the reconnection's is.
+    let resumed = proxy.stream_requests.lock().unwrap().clone();
+    assert!(
+        resumed
+            .iter()
+            .any(|head| head.to_ascii_lowercase().contains("\r\nlast-event-id: ")),
+        "the page should reconnect with Last-Event-ID: {resumed:#?}"
+    );
     wait_for_text(&first, "(//ul[@id='queue-list']/li)[1]", lost).await;
     wait_for_text(&first, "(//ul[@id='queue-list']/li)[1]", "Lost or stolen card").await;
     wait_for_text(&first, "//*[@role='status']", "A customer is waiting").await;
@@ -567,7 +635,7 @@ async fn an_agent_takes_over_a_waiting_customer_in_the_browser_and_a_colleague_i
     // A colleague, signed in on their own, is told in words that it is taken.
     let second_profile = TempDir::new().unwrap();
     let second = driver.browser(&second_profile).await;
-    sign_in_through_the_page(&second, &app, &sam).await;
+    sign_in_through_the_page(&second, &app.address, &sam).await;
     click(&second, &entry).await;
     click(&second, &button("Take over")).await;
     wait_for_text(
