@@ -645,6 +645,13 @@ async fn an_agent_takes_over_a_waiting_customer_in_the_browser_and_a_colleague_i
     )
     .await;
 
+    // Signing out ends the session: the page asks for a token again, and the record says so.
+    click(&second, &button("Sign out")).await;
+    click(&second, &labelled("Staff token")).await;
+    let signed_out = app.audit_events("console_signed_out").await;
+    assert_eq!(signed_out.len(), 1, "{signed_out:?}");
+    assert_eq!(signed_out[0]["actor"], "staff:sam");
+
     first.close().await.unwrap();
     second.close().await.unwrap();
 }
