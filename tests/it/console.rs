@@ -624,6 +624,11 @@ async fn an_agent_takes_over_a_waiting_customer_in_the_browser_and_a_colleague_i
     .await
     .expect("the customer's stream did not receive the agent's message within 10 s");
     assert!(received.contains(answer));
+    // The customer writes back: relayed to the agent, on the page without a reload.
+    let thanks = "Thank you, is it charged every year?";
+    let relayed = app.follow_up(&reply, thanks).await;
+    assert_eq!(relayed["mode"], "relayed", "{relayed}");
+    wait_for_text(&first, "//*[@role='log']", thanks).await;
     let violations = accessibility_violations(&first, "conversation").await;
     assert!(violations.is_empty(), "conversation: {violations:#?}");
     std::fs::write(
