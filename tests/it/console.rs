@@ -12,6 +12,7 @@ use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -264,7 +265,8 @@ async fn the_console_is_served_under_a_strict_policy_and_its_session_is_locked_d
 
 // ---- the browser ------------------------------------------------------------------------
 
-/// chromedriver on a free port, ended when dropped (also when the test panics).
+/// chromedriver on a free port, in a process group of its own with the browsers it
+/// starts, all ended when dropped (also when the test panics before closing them).
 struct Driver {
     child: Child,
     url: String,
@@ -278,6 +280,7 @@ impl Driver {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -330,6 +333,10 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The group, not only chromedriver: a browser whose session was never closed would
+        // otherwise outlive it.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
