@@ -541,6 +541,9 @@ async fn an_agent_takes_over_a_waiting_customer_in_the_browser_and_a_colleague_i
         eprintln!("skipped: no chromedriver");
         return;
     };
+    // Chromium is heavy on two cores: not at once with the fault scenarios or the fuzzing,
+    // whose timings it would skew and whose load would stretch its own waits.
+    let _heavy = crate::helpers::heavy().await;
     let app = spawn_app().await;
     let alex = token(&app, "alex", StaffRole::Agent).await;
     let sam = token(&app, "sam", StaffRole::Agent).await;
