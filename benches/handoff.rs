@@ -10,10 +10,6 @@
 //! exchange `TELLER_BENCH_ROUNDS` (default 10) messages each way, all at once.
 
 #[path = "../tests/it/sse.rs"]
-#[expect(
-    dead_code,
-    reason = "the bench reads fewer of the shared client's fields than the tests do"
-)]
 mod sse;
 
 use rand::Rng;
