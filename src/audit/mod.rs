@@ -9,6 +9,7 @@
 //! a key the database does not hold), `checkpoints` (sealed heads written outside the
 //! database), `verify` (proving it all), `derived` (the query tables re-derived from the
 //! events), `export`, `retention` (purges, legal holds), `staff` (tokens, staff actions),
+//! `sessions` (agent console sign-ins),
 //! `search` (reading conversations back), `records` (what the log holds), `period`
 //! (times), `spool` (turns recorded late, when the store could not take them in time).
 
@@ -23,6 +24,7 @@ mod records;
 mod retention;
 mod seal;
 mod search;
+mod sessions;
 pub mod spool;
 mod staff;
 mod store;
@@ -40,6 +42,7 @@ pub use records::{
 pub use retention::PurgeReport;
 pub use seal::{SealKey, SealKeyError};
 pub use search::{ConversationQuery, ConversationSummary};
+pub use sessions::{csrf_token_for, OpenedSession, Session, SESSION_HOURS};
 pub use staff::{AuditExported, AuditVerified, ConversationRead, Staff, StaffRole};
 pub use store::{AuditError, AuditStore, DbKind};
 pub use verify::{Checkpoint, SealCheck, Verification};

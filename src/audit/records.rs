@@ -63,6 +63,10 @@ pub enum EventKind {
     /// A staff route refused a request (no token, an invalid one, or the wrong role);
     /// rate-limited, with a count of the refusals not recorded one by one.
     StaffAccessRefused,
+    /// An agent signed in to the console (a session opened with their token).
+    ConsoleSignedIn,
+    /// An agent signed out of the console (their session ended).
+    ConsoleSignedOut,
 }
 
 impl EventKind {

@@ -47,6 +47,13 @@ pub enum ApiError {
     InvalidStaffToken,
     #[error("this token's role may not use this endpoint")]
     Forbidden,
+    /// A console session cookie that is unknown, ended, expired or whose token was revoked.
+    #[error("the console session has ended or expired; sign in again")]
+    SessionInvalid,
+    /// A request authenticated by the console cookie, other than GET or HEAD, without the
+    /// session's `X-CSRF-Token`.
+    #[error("this request needs the console session's X-CSRF-Token header")]
+    CsrfTokenInvalid,
     #[error("no such route")]
     NotFound,
     #[error("the service is busy; please retry shortly")]
@@ -88,10 +95,11 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TokenRequired | ApiError::StaffTokenRequired | ApiError::InvalidStaffToken => {
-                StatusCode::UNAUTHORIZED
-            }
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::TokenRequired
+            | ApiError::StaffTokenRequired
+            | ApiError::InvalidStaffToken
+            | ApiError::SessionInvalid => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden | ApiError::CsrfTokenInvalid => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout => StatusCode::GATEWAY_TIMEOUT,
@@ -126,6 +134,8 @@ impl ApiError {
             ApiError::StaffTokenRequired => "staff_token_required",
             ApiError::InvalidStaffToken => "invalid_staff_token",
             ApiError::Forbidden => "forbidden",
+            ApiError::SessionInvalid => "session_invalid",
+            ApiError::CsrfTokenInvalid => "csrf_token_invalid",
             ApiError::NotFound => "not_found",
             ApiError::Overloaded => "overloaded",
             ApiError::Timeout => "deadline_exceeded",
@@ -201,7 +211,9 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("invalid_conversation_token", 401, "a chat turn with conversation_id but no conversation_token, or a token without conversation_id"),
     ("staff_token_required", 401, "a staff route (or /metrics when TELLER_METRICS_TOKEN_REQUIRED is set) without a staff token"),
     ("invalid_staff_token", 401, "a staff token that is unknown or revoked"),
+    ("session_invalid", 401, "an agent console session cookie that is unknown, ended, expired or whose token was revoked"),
     ("forbidden", 403, "a staff token whose role may not use the route"),
+    ("csrf_token_invalid", 403, "a request authenticated by the console cookie, other than GET or HEAD, without the session's X-CSRF-Token"),
     ("not_found", 404, "no such route"),
     ("conversation_not_found", 404, "no such conversation, or a token that does not match it (the two look alike)"),
     ("method_not_allowed", 405, "the route exists, but not with this method"),
@@ -282,6 +294,8 @@ mod tests {
             ApiError::StaffTokenRequired,
             ApiError::InvalidStaffToken,
             ApiError::Forbidden,
+            ApiError::SessionInvalid,
+            ApiError::CsrfTokenInvalid,
             ApiError::NotFound,
             ApiError::Overloaded,
             ApiError::Timeout,

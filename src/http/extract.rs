@@ -1,6 +1,6 @@
 //! Request extractors shared by the routers: JSON bodies, query strings and paths whose
 //! rejections come back in the API's error shape, and staff authenticated by their bearer
-//! token (every refusal recorded).
+//! token or, for agents, the console's session cookie (every refusal recorded).
 
 use super::error::ApiError;
 use super::refused::{Refusal, StaffRefusals};
@@ -48,7 +48,7 @@ where
 }
 
 /// Records a refused staff attempt through the API's recorder.
-fn refuse(parts: &Parts, refusal: Refusal<'_>) {
+pub(super) fn refuse(parts: &Parts, refusal: Refusal<'_>) {
     match parts.extensions.get::<StaffRefusals>() {
         Some(refusals) => refusals.refuse(parts, refusal),
         // Only a router assembled without `api_router` lacks it.
@@ -76,7 +76,10 @@ where
     }
 }
 
-/// A member of staff holding the `agent` role (the contact centre).
+/// A member of staff holding the `agent` role (the contact centre): by
+/// `Authorization: Bearer <token>`, or without one by the agent console's session cookie
+/// ([`super::console`]), in which case any method but GET and HEAD also needs the
+/// session's `X-CSRF-Token`.
 pub struct Agent(pub Staff);
 
 impl<S> FromRequestParts<S> for Agent
@@ -87,6 +90,12 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if auth::bearer(&parts.headers).is_none() {
+            if let Some(id) = super::console::session_cookie(&parts.headers) {
+                let session = super::console::live_session(parts, state, id).await?;
+                return Ok(Self(session.staff));
+            }
+        }
         let staff = staff(parts, state).await?;
         if staff.role != StaffRole::Agent {
             refuse(parts, Refusal::WrongRole(&staff));

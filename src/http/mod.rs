@@ -6,6 +6,7 @@ pub mod agent;
 pub mod audit;
 pub mod body;
 pub mod chat;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod guard;
@@ -69,6 +70,7 @@ pub fn api_router(state: AppState, limits: HttpLimits) -> Router {
         .merge(audit::router())
         .merge(agent::router())
         .merge(health::router())
+        .merge(console::router())
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -86,6 +88,10 @@ pub fn api_router(state: AppState, limits: HttpLimits) -> Router {
         .layer(SetSensitiveHeadersLayer::new([
             axum::http::header::AUTHORIZATION,
             axum::http::HeaderName::from_static("x-conversation-token"),
+            // The console's session id and CSRF token.
+            axum::http::header::COOKIE,
+            axum::http::header::SET_COOKIE,
+            axum::http::HeaderName::from_static(console::CSRF_HEADER),
         ]))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()

@@ -5,7 +5,7 @@
 //! `tests/it/contract.rs` fuzzes a running server against it with schemathesis.
 
 use super::error::ERROR_CODES;
-use super::{agent, audit, chat, health};
+use super::{agent, audit, chat, console, health};
 use crate::audit::{ConversationSummary, ExportFormat, StoredMessage, Verification};
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -13,7 +13,7 @@ use serde::Serialize;
 use std::sync::OnceLock;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 use uuid::Uuid;
@@ -59,6 +59,12 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
         health::healthz,
         health::readyz,
         health::metrics,
+        console::page,
+        console::script,
+        console::style,
+        console::sign_in,
+        console::current,
+        console::sign_out,
         openapi_json,
     ),
     components(schemas(ErrorBody, ErrorDetail, ExportFormat)),
@@ -68,6 +74,7 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
         (name = "agent", description = "The contact centre: staff tokens with the `agent` role"),
         (name = "audit", description = "The compliance API: staff tokens with the `compliance` role"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
+        (name = "console", description = "The agent console: its page and its cookie sessions"),
     )
 )]
 pub struct ApiDoc;
@@ -104,6 +111,14 @@ impl Modify for Contract {
         components.add_security_scheme(
             "staff_token",
             bearer("A staff token (`tlr_...`) from `teller staff create`"),
+        );
+        components.add_security_scheme(
+            "console_session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                super::console::COOKIE,
+                "The agent console's session, from POST /console/session; every request but GET \
+                 and HEAD also needs its X-CSRF-Token",
+            ))),
         );
         components.add_security_scheme(
             "conversation_token",

@@ -44,8 +44,8 @@ const QUEUE: usize = 64;
 /// Payload of one refused staff attempt.
 #[derive(Debug, Clone, Serialize)]
 pub struct StaffAccessRefused {
-    /// The error code the client got: `staff_token_required`, `invalid_staff_token` or
-    /// `forbidden`.
+    /// The error code the client got: `staff_token_required`, `invalid_staff_token`,
+    /// `forbidden`, or from the agent console `session_invalid` or `csrf_token_invalid`.
     pub reason: &'static str,
     pub method: &'static str,
     /// The route's template (`/v1/audit/conversations/{id}`), not the path requested.
@@ -53,7 +53,8 @@ pub struct StaffAccessRefused {
     /// The token's name, for a valid token of the wrong role.
     pub token_name: Option<String>,
     pub role: Option<StaffRole>,
-    /// For a token that is unknown or revoked: the first 8 hex digits of its SHA-256.
+    /// For a token (or console session id) that is unknown or revoked: the first 8 hex
+    /// digits of its SHA-256.
     pub token_fingerprint: Option<String>,
     /// Refusals since the previous event that were not recorded one by one.
     pub suppressed: u64,
@@ -71,6 +72,11 @@ pub enum Refusal<'a> {
     InvalidToken(&'a str),
     /// A valid token whose role may not use the route.
     WrongRole(&'a Staff),
+    /// A console session cookie that is unknown, ended or expired (its value, only ever
+    /// fingerprinted).
+    InvalidSession(&'a str),
+    /// A cookie-authenticated request without its session's CSRF token.
+    CsrfMissing(&'a Staff),
 }
 
 impl Refusal<'_> {
@@ -80,6 +86,8 @@ impl Refusal<'_> {
             Refusal::NoToken => "staff_token_required",
             Refusal::InvalidToken(_) => "invalid_staff_token",
             Refusal::WrongRole(_) => "forbidden",
+            Refusal::InvalidSession(_) => "session_invalid",
+            Refusal::CsrfMissing(_) => "csrf_token_invalid",
         }
     }
 }
@@ -113,8 +121,12 @@ impl StaffRefusals {
         };
         let (actor, token_name, role, token_fingerprint) = match refusal {
             Refusal::NoToken => (Actor::System, None, None, None),
-            Refusal::InvalidToken(token) => (Actor::System, None, None, Some(crate::auth::fingerprint(token))),
-            Refusal::WrongRole(staff) => (staff.actor(), Some(staff.name.clone()), Some(staff.role), None),
+            Refusal::InvalidToken(token) | Refusal::InvalidSession(token) => {
+                (Actor::System, None, None, Some(crate::auth::fingerprint(token)))
+            }
+            Refusal::WrongRole(staff) | Refusal::CsrfMissing(staff) => {
+                (staff.actor(), Some(staff.name.clone()), Some(staff.role), None)
+            }
         };
         let event = StaffAccessRefused {
             reason,

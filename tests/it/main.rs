@@ -7,6 +7,7 @@ mod blind;
 mod chat;
 mod cli;
 mod compliance;
+mod console;
 mod contract;
 mod embed;
 mod faults;

@@ -1,0 +1,544 @@
+//! The agent console: its headers, its session cookie and CSRF check over HTTP, and in a
+//! real headless Chromium (driven through chromedriver with fantoccini) the whole path an
+//! agent takes: sign in, a customer asking for a person appears in the queue without a
+//! reload, take over, reply (the customer's event stream receives it), and a second agent
+//! told in words that a colleague already has the conversation.
+
+use crate::app::{spawn_app, spawn_app_with, AppOptions, TestApp};
+use crate::audit::databases;
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures::StreamExt;
+use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use teller::audit::{AuditStore, StaffRole};
+use teller::http::console::CONTENT_SECURITY_POLICY;
+use tempfile::TempDir;
+
+/// Every wait in these tests, for an element, a text or an event.
+const WAIT: Duration = Duration::from_secs(10);
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+async fn token(app: &TestApp, name: &str, role: StaffRole) -> String {
+    let url = teller::startup::database_url(&app.settings).unwrap();
+    AuditStore::connect(&url)
+        .await
+        .unwrap()
+        .create_token(name, role)
+        .await
+        .unwrap()
+}
+
+fn header(response: &reqwest::Response, name: impl reqwest::header::AsHeaderName) -> &str {
+    response.headers().get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
+}
+
+async fn sign_in(app: &TestApp, token: &str, https: bool) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(format!("{}/console/session", app.address))
+        .json(&json!({ "token": token }));
+    if https {
+        request = request.header("x-forwarded-proto", "https");
+    }
+    request.send().await.unwrap()
+}
+
+/// `teller_session=<id>` from a sign-in's `Set-Cookie`.
+fn session_cookie(response: &reqwest::Response) -> String {
+    header(response, SET_COOKIE).split(';').next().unwrap().to_string()
+}
+
+async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    (status, body["error"]["code"].as_str().unwrap_or_default().to_string())
+}
+
+#[tokio::test]
+async fn the_console_is_served_under_a_strict_policy_and_its_session_is_locked_down() {
+    for (url, _dir) in databases("console_session").await {
+        let options = || AppOptions {
+            database_url: Some(url.clone()),
+            ..Default::default()
+        };
+        let app = spawn_app_with(options()).await;
+        for (path, content_type) in [
+            ("/console", "text/html; charset=utf-8"),
+            ("/console/console.js", "text/javascript; charset=utf-8"),
+            ("/console/console.css", "text/css; charset=utf-8"),
+        ] {
+            let response = app.client.get(format!("{}{path}", app.address)).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            assert_eq!(header(&response, CONTENT_TYPE), content_type);
+            assert_eq!(header(&response, "content-security-policy"), CONTENT_SECURITY_POLICY);
+            assert_eq!(header(&response, "x-content-type-options"), "nosniff");
+            assert_eq!(header(&response, "referrer-policy"), "no-referrer");
+            if path == "/console" {
+                assert_eq!(header(&response, CACHE_CONTROL), "no-store");
+                let page = response.text().await.unwrap();
+                // Under that policy an inline script or style would not run; there is none.
+                assert!(page.contains(r#"<script type="module" src="/console/console.js"></script>"#));
+                assert_eq!(page.matches("<script").count(), 1, "one script, by URL");
+                assert!(!page.contains("style=") && !page.contains("<style"), "no inline style");
+                assert!(
+                    !page.contains("http://") && !page.contains("https://"),
+                    "nothing from elsewhere"
+                );
+            } else if path == "/console/console.js" {
+                let script = response.text().await.unwrap();
+                assert!(!script.contains("innerHTML") && !script.contains("insertAdjacentHTML"));
+            }
+        }
+        assert_eq!(
+            app.client
+                .get(format!("{}/console/session", app.address))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+
+        // Compliance officers and admins have no console; unknown tokens are refused.
+        let officer = token(&app, "olga", StaffRole::Compliance).await;
+        let admin = token(&app, "ada", StaffRole::Admin).await;
+        let agent = token(&app, "alex", StaffRole::Agent).await;
+        for other in [&officer, &admin] {
+            let refused = sign_in(&app, other, false).await;
+            assert!(refused.headers().get(SET_COOKIE).is_none());
+            assert_eq!(error_code(refused).await, (StatusCode::FORBIDDEN, "forbidden".into()));
+        }
+        assert_eq!(
+            error_code(sign_in(&app, "tlr_not-a-token", false).await).await,
+            (StatusCode::UNAUTHORIZED, "invalid_staff_token".into())
+        );
+
+        // The cookie: HttpOnly, SameSite=Strict, whole site, eight hours; Secure over HTTPS.
+        let over_https = sign_in(&app, &agent, true).await;
+        assert_eq!(over_https.status(), StatusCode::OK);
+        assert!(
+            header(&over_https, SET_COOKIE).ends_with("; Secure"),
+            "{:?}",
+            over_https.headers()
+        );
+        let signed_in = sign_in(&app, &agent, false).await;
+        assert_eq!(signed_in.status(), StatusCode::OK);
+        let set_cookie = header(&signed_in, SET_COOKIE).to_string();
+        assert!(set_cookie.starts_with("teller_session="), "{set_cookie}");
+        for flag in ["; HttpOnly", "; SameSite=Strict", "; Path=/", "; Max-Age=28800"] {
+            assert!(set_cookie.contains(flag), "{set_cookie} lacks {flag}");
+        }
+        assert!(!set_cookie.contains("Secure"), "plain HTTP: {set_cookie}");
+        assert_eq!(header(&signed_in, CACHE_CONTROL), "no-store");
+        let cookie = session_cookie(&signed_in);
+        let session: Value = signed_in.json().await.unwrap();
+        assert_eq!(session["name"], "alex");
+        assert_eq!(session["role"], "agent");
+        let csrf = session["csrf_token"].as_str().unwrap().to_string();
+        assert!(!cookie.contains(&csrf));
+
+        // A second instance on the same database honours the session.
+        let other = spawn_app_with(options()).await;
+        let again: Value = other
+            .client
+            .get(format!("{}/console/session", other.address))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(again["name"], "alex");
+        assert_eq!(
+            again["csrf_token"],
+            csrf.as_str(),
+            "the page gets its CSRF token back after a reload"
+        );
+
+        // The agent routes take the cookie in place of a bearer token; a change also needs
+        // the session's CSRF token.
+        let customer = app.ask("What is the annual fee for the Gold card?").await;
+        let id = customer["conversation_id"].as_str().unwrap();
+        let handoff = app
+            .client
+            .post(format!("{}/v1/conversations/{id}/handoff", app.address))
+            .bearer_auth(customer["conversation_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(handoff.status().is_success());
+        let queue = other
+            .client
+            .get(format!("{}/v1/agent/queue", other.address))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(queue.status(), StatusCode::OK);
+        let queue: Value = queue.json().await.unwrap();
+        assert_eq!(queue["conversations"][0]["conversation_id"], id, "{queue}");
+        let claim = |csrf: Option<&str>| {
+            let mut request = app
+                .client
+                .post(format!("{}/v1/agent/conversations/{id}/claim", app.address))
+                .header(COOKIE, &cookie);
+            if let Some(csrf) = csrf {
+                request = request.header("x-csrf-token", csrf);
+            }
+            request.send()
+        };
+        assert_eq!(
+            error_code(claim(None).await.unwrap()).await,
+            (StatusCode::FORBIDDEN, "csrf_token_invalid".into())
+        );
+        let claimed = claim(Some(&csrf)).await.unwrap();
+        assert_eq!(claimed.status(), StatusCode::OK);
+        let claimed: Value = claimed.json().await.unwrap();
+        assert_eq!(
+            (claimed["state"].as_str(), claimed["agent"].as_str()),
+            (Some("with_agent"), Some("alex"))
+        );
+
+        // Without the CSRF token, or with another one, a cookie cannot change anything.
+        let delete = |csrf: Option<&str>| {
+            let mut request = app
+                .client
+                .delete(format!("{}/console/session", app.address))
+                .header(COOKIE, &cookie);
+            if let Some(csrf) = csrf {
+                request = request.header("x-csrf-token", csrf);
+            }
+            request.send()
+        };
+        for forged in [None, Some("forged"), Some("")] {
+            assert_eq!(
+                error_code(delete(forged).await.unwrap()).await,
+                (StatusCode::FORBIDDEN, "csrf_token_invalid".into()),
+                "{forged:?}"
+            );
+        }
+        let signed_out = delete(Some(&csrf)).await.unwrap();
+        assert_eq!(signed_out.status(), StatusCode::OK);
+        assert!(header(&signed_out, SET_COOKIE).contains("Max-Age=0"));
+        let after = other
+            .client
+            .get(format!("{}/console/session", other.address))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(after).await,
+            (StatusCode::UNAUTHORIZED, "session_invalid".into())
+        );
+
+        let signed_in = app.audit_events("console_signed_in").await;
+        assert_eq!(signed_in.len(), 2, "{signed_in:?}");
+        assert!(signed_in.iter().all(|e| e["actor"] == "staff:alex"));
+        let signed_out = app.audit_events("console_signed_out").await;
+        assert_eq!(signed_out.len(), 1);
+        assert_eq!(signed_out[0]["actor"], "staff:alex");
+        assert_eq!(signed_out[0]["payload"]["session"], signed_in[1]["payload"]["session"]);
+        let export = app.audit_export().await;
+        assert!(!export.contains(cookie.trim_start_matches("teller_session=")) && !export.contains(&agent));
+        // Refusals are recorded in the background.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let refused = app.audit_events("staff_access_refused").await;
+            let reasons: Vec<&str> = refused.iter().filter_map(|e| e["payload"]["reason"].as_str()).collect();
+            if reasons.contains(&"csrf_token_invalid") && reasons.contains(&"forbidden") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "refusals not recorded: {reasons:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+// ---- the browser ------------------------------------------------------------------------
+
+/// chromedriver on a free port, ended when dropped (also when the test panics).
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Option<Self> {
+        if !Path::new(CHROMEDRIVER).exists() {
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let driver = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + WAIT;
+        let client = reqwest::Client::new();
+        loop {
+            if let Ok(response) = client.get(format!("{}/status", driver.url)).send().await {
+                if response.status().is_success() {
+                    return Some(driver);
+                }
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not answer within {WAIT:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A new browser with a profile of its own.
+    async fn browser(&self, profile: &TempDir) -> Client {
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--window-size=1280,900",
+            "--lang=en-GB",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain([format!("--user-data-dir={}", profile.path().display())])
+        .collect::<Vec<_>>();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("goog:chromeOptions".into(), json!({ "binary": CHROMIUM, "args": args }));
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("a chromium session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// XPath for a string literal (no quote-escaping needed for the texts used here).
+fn literal(text: &str) -> String {
+    assert!(!text.contains('"'));
+    format!("\"{text}\"")
+}
+
+/// A button by its accessible name (its text).
+fn button(name: &str) -> String {
+    format!("//button[normalize-space(.)={}]", literal(name))
+}
+
+/// A form field by the text of its label.
+fn labelled(label: &str) -> String {
+    format!("//*[@id=//label[normalize-space(.)={}]/@for]", literal(label))
+}
+
+async fn find(browser: &Client, xpath: &str) -> fantoccini::elements::Element {
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(xpath))
+        .await
+        .unwrap_or_else(|e| panic!("{xpath} did not appear within {WAIT:?}: {e}"))
+}
+
+/// Waits until the element at `xpath` is displayed and enabled, then clicks it.
+async fn click(browser: &Client, xpath: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let element = find(browser, xpath).await;
+        if element.is_displayed().await.unwrap_or(false) && element.is_enabled().await.unwrap_or(false) {
+            element.click().await.unwrap();
+            return;
+        }
+        assert!(Instant::now() < deadline, "{xpath} not clickable within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the text of the element at `xpath` contains `expected`.
+async fn wait_for_text(browser: &Client, xpath: &str, expected: &str) {
+    let deadline = Instant::now() + WAIT;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(element) = browser.find(Locator::XPath(xpath)).await {
+            last = element.text().await.unwrap_or_default();
+            if last.contains(expected) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{xpath} did not show {expected:?} within {WAIT:?}; it showed {last:?}");
+}
+
+async fn sign_in_through_the_page(browser: &Client, app: &TestApp, token: &str) {
+    browser.goto(&format!("{}/console", app.address)).await.unwrap();
+    find(browser, &labelled("Staff token"))
+        .await
+        .send_keys(token)
+        .await
+        .unwrap();
+    click(browser, &button("Sign in")).await;
+    wait_for_text(browser, "//h2[@id='queue-title']", "Queue").await;
+}
+
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The customer's own event stream, collecting each event's raw data as it arrives.
+fn customer_events(app: &TestApp, id: &str, token: &str) -> tokio::sync::mpsc::UnboundedReceiver<(String, String)> {
+    let request = app
+        .client
+        .get(format!("{}/v1/conversations/{id}/events", app.address))
+        .bearer_auth(token)
+        .header("accept", "text/event-stream");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut body = response.bytes_stream();
+        let mut buffer = String::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                let mut event = String::from("message");
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(e) = line.strip_prefix("event:") {
+                        event = e.trim().to_string();
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data.push_str(d.trim_start());
+                    }
+                }
+                if tx.send((event, data)).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+#[tokio::test]
+async fn an_agent_takes_over_a_waiting_customer_in_the_browser_and_a_colleague_is_refused() {
+    let Some(driver) = Driver::start().await else {
+        eprintln!("skipped: no chromedriver");
+        return;
+    };
+    let app = spawn_app().await;
+    let alex = token(&app, "alex", StaffRole::Agent).await;
+    let sam = token(&app, "sam", StaffRole::Agent).await;
+
+    let first_profile = TempDir::new().unwrap();
+    let first = driver.browser(&first_profile).await;
+    sign_in_through_the_page(&first, &app, &alex).await;
+    let cookies = first.execute("return document.cookie", vec![]).await.unwrap();
+    assert!(!cookies.to_string().contains("teller_session"), "HttpOnly: {cookies}");
+
+    // A customer asks for a person, through the API, while the console is open.
+    let question = "What is the annual fee for the Gold card?";
+    let reply = app.ask(question).await;
+    let id = reply["conversation_id"].as_str().unwrap().to_string();
+    let conversation_token = reply["conversation_token"].as_str().unwrap().to_string();
+    let handoff = app
+        .client
+        .post(format!("{}/v1/conversations/{id}/handoff", app.address))
+        .bearer_auth(&conversation_token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(handoff.status().is_success(), "{:?}", handoff.text().await);
+
+    // It appears in the queue without a reload.
+    let entry = format!("//ul[@id='queue-list']{}", button(question));
+    find(&first, &entry).await;
+    // A customer who lost their card is handed over by the screen itself, and goes first.
+    let lost = "I lost my card, please block it";
+    let urgent = app.ask(lost).await;
+    let urgent_id = urgent["conversation_id"].as_str().unwrap();
+    let handoff = app
+        .client
+        .post(format!("{}/v1/conversations/{urgent_id}/handoff", app.address))
+        .bearer_auth(urgent["conversation_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(handoff.status().is_success());
+    find(&first, &format!("//ul[@id='queue-list']{}", button(lost))).await;
+    wait_for_text(&first, "(//ul[@id='queue-list']/li)[1]", lost).await;
+    wait_for_text(&first, "(//ul[@id='queue-list']/li)[1]", "Lost or stolen card").await;
+    wait_for_text(&first, "//*[@role='status']", "A customer is waiting").await;
+    std::fs::write(
+        screenshots().join("console-queue.png"),
+        first.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    click(&first, &entry).await;
+    click(&first, &button("Take over")).await;
+    let mut events = customer_events(&app, &id, &conversation_token);
+    let answer = "Hello, this is Alex from the bank. I can help you with the Gold card now.";
+    let reply_box = labelled("Reply");
+    click(&first, &reply_box).await;
+    find(&first, &reply_box).await.send_keys(answer).await.unwrap();
+    click(&first, &button("Send")).await;
+    wait_for_text(&first, "//ol[@role='log']", answer).await;
+
+    // The customer's stream receives the agent's message.
+    let received = tokio::time::timeout(WAIT, async {
+        while let Some((event, data)) = events.recv().await {
+            if event == "message" && data.contains(answer) {
+                return data;
+            }
+        }
+        panic!("the customer's stream ended without the agent's message");
+    })
+    .await
+    .expect("the customer's stream did not receive the agent's message within 10 s");
+    assert!(received.contains(answer));
+    std::fs::write(
+        screenshots().join("console-conversation.png"),
+        first.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    // A colleague, signed in on their own, is told in words that it is taken.
+    let second_profile = TempDir::new().unwrap();
+    let second = driver.browser(&second_profile).await;
+    sign_in_through_the_page(&second, &app, &sam).await;
+    click(&second, &entry).await;
+    click(&second, &button("Take over")).await;
+    wait_for_text(
+        &second,
+        "//*[@id='conversation-error']",
+        "Another colleague has already taken this conversation",
+    )
+    .await;
+
+    first.close().await.unwrap();
+    second.close().await.unwrap();
+}
