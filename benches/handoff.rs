@@ -48,16 +48,18 @@ async fn serve(database_url: &str) -> Served {
         .env("TELLER_PROMPTS_DIR", root.join("prompts"))
         .env("DATABASE_URL", database_url)
         .env("TELLER_MAX_CONCURRENT_TURNS", "512")
+        // 200 conversations from one address: the abuse limits would refuse most of them.
+        .env("TELLER_RATE_LIMIT_PER_MINUTE", "0")
+        .env("TELLER_CONVERSATION_RATE_LIMIT_PER_MINUTE", "0")
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let until = Instant::now() + Duration::from_secs(120);
-    while reqwest::get(format!("{base}/healthz"))
+    while !reqwest::get(format!("{base}/healthz"))
         .await
-        .map(|r| r.status().is_success())
-        != Ok(true)
+        .is_ok_and(|r| r.status().is_success())
     {
         assert!(Instant::now() < until, "teller serve did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -67,6 +67,9 @@ pub enum EventKind {
     ConsoleSignedIn,
     /// An agent signed out of the console (their session ended).
     ConsoleSignedOut,
+    // The customer widget (issue #15).
+    /// A customer rated an assistant reply (or changed their rating).
+    FeedbackGiven,
 }
 
 impl EventKind {
@@ -181,6 +184,9 @@ pub struct EventBatch {
     /// An assistant's reply in this conversation: refused (`AuditError::HumanOwned`) if a
     /// person owns the conversation by the time it commits.
     pub requires_bot: Option<Uuid>,
+    /// A verified customer reference (from a signed identity token) for the conversation:
+    /// set on its row unless one is already there.
+    pub customer: Option<(Uuid, String)>,
 }
 
 impl EventBatch {

@@ -60,6 +60,7 @@ impl Pipeline {
                 state: ConversationState::WithAgent,
             },
             number: 0,
+            customer: None,
             lang,
             screened,
             remind: false,

@@ -4,6 +4,7 @@
 mod app;
 mod audit;
 mod blind;
+mod browser;
 mod chat;
 mod cli;
 mod compliance;
