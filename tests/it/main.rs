@@ -21,3 +21,4 @@ mod retrieval;
 mod sse;
 mod standin;
 mod turns;
+mod widget;
