@@ -13,7 +13,6 @@ const STRINGS = {
     message: "Message", placeholder: "Ask a question…", send: "Send", retry: "Try again", log: "Conversation",
     recent: "Your recent conversations", switchTo: "中文", switchLabel: "切换到中文",
     you: "You", assistant: "Lantern Bank assistant",
-    disclosure: "You are chatting with Lantern Bank's automated assistant. Its answers come from our published information; a colleague can take over at any time.",
     sources: "Sources", helpful: "Helpful", notHelpful: "Not helpful", commentLabel: "What was missing? (optional)",
     sendComment: "Send comment", thanks: "Thank you for your feedback.", person: "Talk to a person",
     thinking: "The assistant is writing…", agentTyping: (n) => `${n} is typing…`,
@@ -39,7 +38,6 @@ const STRINGS = {
     message: "输入消息", placeholder: "请输入您的问题…", send: "发送", retry: "重试", log: "对话记录",
     recent: "您最近的对话", switchTo: "English", switchLabel: "Switch to English",
     you: "您", assistant: "灯塔银行智能助手",
-    disclosure: "您正在与灯塔银行的智能助手对话。回答来自我们公开发布的信息；您可以随时转接人工客服。",
     sources: "来源", helpful: "有帮助", notHelpful: "没有帮助", commentLabel: "缺少了什么？（可选）",
     sendComment: "提交意见", thanks: "感谢您的反馈。", person: "转人工",
     thinking: "助手正在输入…", agentTyping: (n) => `${n} 正在输入…`,
@@ -172,14 +170,14 @@ function scroll() { log.scrollTop = log.scrollHeight; }
 
 function bubble(role, name) {
   const body = el("div", { class: "body" });
-  const item = el("li", { class: `msg ${role}` }, el("span", { class: "who", text: name }), body);
+  const item = el("div", { class: `msg ${role}` }, el("span", { class: "who", text: name }), body);
   log.append(item);
   scroll();
   return { item, body };
 }
 
 function notice(text, kind = "event") {
-  log.append(el("li", { class: kind, text }));
+  log.append(el("div", { class: kind, text }));
   scroll();
 }
 
@@ -502,7 +500,6 @@ async function restore() {
   if (!response.ok) { await showError(response); return; }
   const transcript = await response.json();
   log.replaceChildren();
-  disclose();
   for (const m of transcript.messages) {
     if (m.role === "user") userMessage(m.content, m.id);
     else if (m.role === "assistant") assistantMessage(m);
@@ -510,10 +507,6 @@ async function restore() {
   }
   setState(conversation.state || "bot", null, conversation.reason);
   if (conversation.state === "waiting" || conversation.state === "with_agent") follow();
-}
-
-function disclose() {
-  log.append(el("li", { class: "notice", text: t("disclosure") }));
 }
 
 function startOver() {
@@ -527,7 +520,6 @@ function startOver() {
   status.textContent = "";
   $("safety").hidden = true;
   clearError();
-  disclose();
   input.focus();
 }
 
@@ -559,8 +551,6 @@ function labels() {
   document.querySelectorAll(".rate-up").forEach((b) => { b.textContent = t("helpful"); });
   document.querySelectorAll(".rate-down").forEach((b) => { b.textContent = t("notHelpful"); });
   document.querySelectorAll(".person").forEach((b) => { b.textContent = t("person"); });
-  const notice = log.querySelector(".notice");
-  if (notice) notice.textContent = t("disclosure");
 }
 
 // ---- wiring ---------------------------------------------------------------------------
@@ -604,5 +594,6 @@ window.addEventListener("message", (event) => {
 });
 
 labels();
-if (conversation) restore(); else disclose();
+// The AI disclosure opens the first reply (the server writes it).
+if (conversation) restore();
 tell("ready");

@@ -108,8 +108,13 @@ impl Teller {
     }
 
     async fn audit_view(&self, id: &str) -> Value {
-        let officer = self.store().await.create_token("olga", StaffRole::Compliance).await;
-        let officer = officer.unwrap_or_else(|_| String::new());
+        let name = format!("olga-{}", uuid::Uuid::new_v4());
+        let officer = self
+            .store()
+            .await
+            .create_token(&name, StaffRole::Compliance)
+            .await
+            .unwrap();
         let response = self
             .client
             .get(format!("{}/v1/audit/conversations/{id}", self.address))
@@ -568,22 +573,38 @@ async fn enter_chat(browser: &Client) {
     find(browser, "//textarea[@id='message']").await;
 }
 
-async fn say(browser: &Client, message_label: &str, send: &str, text: &str) {
+/// Types `text` into the message box and presses Send; returns how many assistant replies
+/// were shown before.
+async fn say(browser: &Client, message_label: &str, send: &str, text: &str) -> usize {
+    let before = assistant_count(browser).await;
     let field = find(browser, &labelled(message_label)).await;
     field.send_keys(text).await.unwrap();
     click(browser, &button(send)).await;
+    before
 }
 
-const LAST_ANSWER: &str = "(//ol[@role='log']/li[contains(@class,'assistant')])[last()]";
+/// Asks `text` and returns the complete reply.
+async fn ask(browser: &Client, message_label: &str, send: &str, text: &str) -> String {
+    let before = say(browser, message_label, send, text).await;
+    answer_after(browser, before).await
+}
 
-/// Waits until the last assistant reply is complete (not busy) and returns its text.
-async fn last_answer(browser: &Client) -> String {
+const LAST_ANSWER: &str = "(//*[@role='log']/div[contains(@class,'assistant')])[last()]";
+
+/// Waits until there are more than `before` assistant replies and the last is complete (not
+/// busy), and returns its text.
+async fn answer_after(browser: &Client, before: usize) -> String {
     let deadline = Instant::now() + WAIT;
     loop {
+        if assistant_count(browser).await <= before {
+            assert!(Instant::now() < deadline, "no new answer within {WAIT:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
         if let Ok(item) = browser.find(Locator::XPath(LAST_ANSWER)).await {
             if item.attr("aria-busy").await.unwrap().is_none()
                 && browser
-                    .find(Locator::XPath("//ol[@role='log'][@aria-busy='false']"))
+                    .find(Locator::XPath("//*[@role='log'][@aria-busy='false']"))
                     .await
                     .is_ok()
             {
@@ -597,7 +618,7 @@ async fn last_answer(browser: &Client) -> String {
 
 async fn assistant_count(browser: &Client) -> usize {
     browser
-        .find_all(Locator::XPath("//ol[@role='log']/li[contains(@class,'assistant')]"))
+        .find_all(Locator::XPath("//*[@role='log']/div[contains(@class,'assistant')]"))
         .await
         .unwrap()
         .len()
@@ -673,11 +694,11 @@ async fn first_token_ms(browser: &Client, text: &str) -> f64 {
         .execute_async(
             "const [text, done] = arguments; \
              const log = document.getElementById('log'); \
-             const before = log.querySelectorAll('li.assistant').length; \
+             const before = log.querySelectorAll('.msg.assistant').length; \
              const input = document.getElementById('message'); \
              input.value = text; \
              let start; \
-             const seen = () => { const all = log.querySelectorAll('li.assistant'); \
+             const seen = () => { const all = log.querySelectorAll('.msg.assistant'); \
                const last = all[all.length - 1]; \
                return all.length > before && last.querySelector('.body').textContent.trim().length > 0; }; \
              const observer = new MutationObserver(() => { if (seen()) { observer.disconnect(); \
@@ -690,7 +711,16 @@ async fn first_token_ms(browser: &Client, text: &str) -> f64 {
         .await
         .unwrap();
     // Let the turn finish before the next one.
-    last_answer(browser).await;
+    answer_after(browser, 0).await;
+    let deadline = Instant::now() + WAIT;
+    while browser
+        .find(Locator::XPath("//*[@role='log'][@aria-busy='false']"))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the turn did not finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     result.as_f64().unwrap()
 }
 
@@ -715,8 +745,7 @@ async fn a_customer_chats_rates_reloads_and_reaches_a_colleague_through_the_widg
     // English: a streamed answer with a numbered source; the frame holds the token, the
     // page does not.
     open_chat(&browser, "Open chat").await;
-    say(&browser, "Message", "Send", "What is the annual fee for the Gold card?").await;
-    let answer = last_answer(&browser).await;
+    let answer = ask(&browser, "Message", "Send", "What is the annual fee for the Gold card?").await;
     assert!(answer.contains("Gold"), "{answer}");
     find(&browser, &format!("{LAST_ANSWER}//ol[@class='sources']/li")).await;
     let stored = stored_conversation(&browser).await;
@@ -744,16 +773,14 @@ async fn a_customer_chats_rates_reloads_and_reaches_a_colleague_through_the_widg
     // Chinese, after switching the language: the labels change with it.
     click(&browser, "//button[@id='lang']").await;
     find(&browser, &button("发送")).await;
-    say(&browser, "输入消息", "发送", "网上银行转账限额是多少？").await;
-    let answer = last_answer(&browser).await;
+    let answer = ask(&browser, "输入消息", "发送", "网上银行转账限额是多少？").await;
     assert!(answer.contains("限额") || answer.contains("转账"), "{answer}");
     find(&browser, &format!("{LAST_ANSWER}//ol[@class='sources']/li")).await;
     click(&browser, "//button[@id='lang']").await;
     find(&browser, &button("Send")).await;
 
     // A passage with markup in it renders as text.
-    say(&browser, "Message", "Send", "How much is the parrot perch rental?").await;
-    let answer = last_answer(&browser).await;
+    let answer = ask(&browser, "Message", "Send", "How much is the parrot perch rental?").await;
     assert!(answer.contains("parrot") || answer.contains("perch"), "{answer}");
     let sources = find(&browser, &format!("{LAST_ANSWER}//ol[@class='sources']"))
         .await
@@ -832,11 +859,11 @@ async fn a_customer_chats_rates_reloads_and_reaches_a_colleague_through_the_widg
     open_chat(&browser, "Open chat").await;
     wait_for_text(
         &browser,
-        "//ol[@role='log']",
+        "//*[@role='log']",
         "What is the annual fee for the Gold card?",
     )
     .await;
-    wait_for_text(&browser, "//ol[@role='log']", "网上银行转账限额是多少？").await;
+    wait_for_text(&browser, "//*[@role='log']", "网上银行转账限额是多少？").await;
     assert_eq!(assistant_count(&browser).await, 3);
 
     // A person: the widget says so plainly, and the colleague's messages arrive live.
@@ -858,7 +885,7 @@ async fn a_customer_chats_rates_reloads_and_reaches_a_colleague_through_the_widg
     assert!(claim.status().is_success(), "{:?}", claim.text().await);
     wait_for_text(&browser, "//*[@role='status']", "Alex from Lantern Bank has joined").await;
     agent_says(&app, &alex, &id, "Hello, this is Alex. How can I help?").await;
-    wait_for_text(&browser, "//ol[@role='log']", "Hello, this is Alex.").await;
+    wait_for_text(&browser, "//*[@role='log']", "Hello, this is Alex.").await;
     // Markup from a colleague is text too.
     agent_says(
         &app,
@@ -867,7 +894,7 @@ async fn a_customer_chats_rates_reloads_and_reaches_a_colleague_through_the_widg
         "See <img src=x onerror=window.__pwned=3> and <script>window.__pwned=4</script> here",
     )
     .await;
-    wait_for_text(&browser, "//ol[@role='log']", "here").await;
+    wait_for_text(&browser, "//*[@role='log']", "here").await;
     let injected = browser
         .execute(
             "return [document.querySelectorAll('img, script:not([src])').length, window.__pwned ?? null]",
@@ -886,12 +913,12 @@ async fn a_customer_chats_rates_reloads_and_reaches_a_colleague_through_the_widg
     assert!(dropped > 0, "no connection to drop");
     agent_says(&app, &alex, &id, "First while you were away.").await;
     agent_says(&app, &alex, &id, "Second while you were away.").await;
-    wait_for_text(&browser, "//ol[@role='log']", "Second while you were away.").await;
+    wait_for_text(&browser, "//*[@role='log']", "Second while you were away.").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let texts: Vec<String> = {
         let mut texts = Vec::new();
         for item in browser
-            .find_all(Locator::XPath("//ol[@role='log']/li[contains(@class,'agent')]"))
+            .find_all(Locator::XPath("//*[@role='log']/div[contains(@class,'agent')]"))
             .await
             .unwrap()
         {
@@ -972,8 +999,7 @@ async fn the_widget_works_under_a_strict_policy_and_hostile_css_and_not_where_it
     let (_, _, width, height) = button_element.rectangle().await.unwrap();
     assert!(width >= 24.0 && height >= 24.0, "{width}x{height}");
     open_chat(&browser, "打开聊天").await;
-    say(&browser, "输入消息", "发送", "网上银行转账限额是多少？").await;
-    let answer = last_answer(&browser).await;
+    let answer = ask(&browser, "输入消息", "发送", "网上银行转账限额是多少？").await;
     assert!(!answer.is_empty());
     find(&browser, &format!("{LAST_ANSWER}//ol[@class='sources']/li")).await;
     browser.enter_parent_frame().await.unwrap();
@@ -1056,7 +1082,7 @@ async fn the_demo_page_works_by_keyboard_alone_passes_axe_and_fits_a_phone() {
         .send_keys("What is the annual fee for the Gold card?\u{E007}")
         .await
         .unwrap();
-    let answer = last_answer(&browser).await;
+    let answer = answer_after(&browser, 0).await;
     assert!(answer.contains("Gold"), "{answer}");
     // Tab reaches the answer's source and its feedback buttons; Enter rates.
     let mut tabs = 0;
