@@ -123,13 +123,14 @@ async fn await_text(
         let Some(e) = stream.next_named(event, left).await else {
             break;
         };
-        let got = e.data["text"].as_str().unwrap_or_default().to_string();
-        if seen.contains(&got) {
+        // An event seen twice (by its id) is a repeat, whatever its text.
+        if seen.contains(&e.id) {
             tally.repeated += 1;
             continue;
         }
-        seen.push(got.clone());
+        seen.push(e.id.clone());
         tally.received += 1;
+        let got = e.data["text"].as_str().unwrap_or_default();
         if got == text {
             return Some(Instant::now());
         }

@@ -3,7 +3,7 @@
 
 use super::chain::{canonical, event_hash, payload_hash, GENESIS_HASH};
 use super::derived::{self, MessageFields};
-use super::live::{self, NewLiveEvent, StateUpdate};
+use super::live::{self, NewLiveEvent, Requires, StateUpdate};
 use super::records::{Actor, EventBatch, EventKind, NewEvent, EVENT_COLUMNS};
 use super::store::{now, AuditError, AuditStore, DbKind};
 use sqlx::{Any, Execute, QueryBuilder, Transaction};
@@ -42,7 +42,7 @@ struct PreparedBatch {
     messages: Vec<PreparedMessage>,
     live: Vec<NewLiveEvent>,
     state: Option<StateUpdate>,
-    requires_bot: Option<String>,
+    requires: Option<Requires>,
     customer: Option<(String, String)>,
 }
 
@@ -170,7 +170,7 @@ impl From<EventBatch> for PreparedBatch {
             messages,
             live: batch.live,
             state: batch.state,
-            requires_bot: batch.requires_bot.map(|id| id.to_string()),
+            requires: batch.requires,
             customer: batch.customer.map(|(id, customer)| (id.to_string(), customer)),
         }
     }
@@ -334,12 +334,11 @@ impl AuditStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         let (mut seq, mut prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_string()));
-        // An assistant's reply to a conversation a person took meanwhile is refused: the
-        // whole group, so that each batch is retried alone and only that one fails.
-        let bot_replies: Vec<String> = batches.iter().filter_map(|b| b.requires_bot.clone()).collect();
-        if !live::human_owned(tx, self.kind, &bot_replies).await?.is_empty() {
-            return Err(AuditError::HumanOwned);
-        }
+        // An assistant's reply to a conversation a person took meanwhile, or a colleague's
+        // to one they no longer hold, is refused: the whole group, so that each batch is
+        // retried alone and only that one fails.
+        let required: Vec<&Requires> = batches.iter().filter_map(|b| b.requires.as_ref()).collect();
+        live::check(tx, self.kind, &required).await?;
         let occurred_at = now();
         let mut rows = Rows::default();
         let mut all_seqs = Vec::with_capacity(batches.len());

@@ -454,6 +454,18 @@ impl AuditStore {
         Ok(())
     }
 
+    /// Drafts not yet sent or discarded in a conversation.
+    pub async fn open_suggestions(&self, id: Uuid) -> Result<Vec<StoredSuggestion>, AuditError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::open_suggestions_in(&mut conn, id).await
+    }
+
+    /// The highest turn number recorded in a conversation.
+    pub async fn last_turn(&self, id: Uuid) -> Result<i64, AuditError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::last_turn_in(&mut conn, id).await
+    }
+
     /// The first customer message of a conversation, read in a transaction.
     pub async fn first_message_in(conn: &mut AnyConnection, id: Uuid) -> Result<Option<String>, AuditError> {
         let row: Option<(String,)> = sqlx::query_as(
@@ -597,21 +609,34 @@ pub(super) async fn write_live(
     Ok(())
 }
 
-/// The conversations of a group's assistant replies that a person owns now.
-pub(super) async fn human_owned(
-    conn: &mut AnyConnection,
-    kind: DbKind,
-    ids: &[String],
-) -> Result<Vec<String>, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
+/// What a batch needs of its conversation when it commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requires {
+    /// An assistant's reply: no person owns the conversation (else
+    /// [`AuditError::HumanOwned`]).
+    Bot(Uuid),
+    /// A colleague's reply: they hold the conversation (else a refusal saying why); it
+    /// sets the time of the first reply from a person, once.
+    Holder(Uuid, String),
+}
+
+impl Requires {
+    fn conversation(&self) -> Uuid {
+        match self {
+            Requires::Bot(id) | Requires::Holder(id, _) => *id,
+        }
     }
-    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new(
-        "SELECT id FROM conversations WHERE state IN ('waiting', 'with_agent') AND id IN (",
-    );
+}
+
+/// Checks a group's requirements in one query; the first unmet one is the error.
+pub(super) async fn check(conn: &mut AnyConnection, kind: DbKind, required: &[&Requires]) -> Result<(), AuditError> {
+    if required.is_empty() {
+        return Ok(());
+    }
+    let mut qb = sqlx::QueryBuilder::<sqlx::Any>::new("SELECT id, state, agent FROM conversations WHERE id IN (");
     let mut list = qb.separated(", ");
-    for id in ids {
-        list.push_bind(id.as_str());
+    for r in required {
+        list.push_bind(r.conversation().to_string());
     }
     qb.push(")");
     let sql = super::append::numbered_for(kind, qb.sql());
@@ -622,6 +647,29 @@ pub(super) async fn human_owned(
             .map_err(sqlx::Error::Encode)?
             .unwrap_or_default()
     };
-    let rows: Vec<(String,)> = sqlx::query_as_with(&sql, arguments).fetch_all(&mut *conn).await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
+    let rows: Vec<(String, String, Option<String>)> =
+        sqlx::query_as_with(&sql, arguments).fetch_all(&mut *conn).await?;
+    let now = now();
+    for r in required {
+        let id = r.conversation().to_string();
+        let Some((_, state, agent)) = rows.iter().find(|(row, ..)| *row == id) else {
+            return Err(AuditError::NotFound);
+        };
+        let state: ConversationState = state
+            .parse()
+            .map_err(|_| AuditError::InvalidRecord(format!("conversation {id}: state {state:?}")))?;
+        match r {
+            Requires::Bot(_) if state.is_human() => return Err(AuditError::HumanOwned),
+            Requires::Bot(_) => {}
+            Requires::Holder(_, name) => {
+                crate::handoff::state::require_holder_of(state, agent.as_deref(), name)?;
+                sqlx::query("UPDATE conversations SET first_reply_at = $1 WHERE id = $2 AND first_reply_at IS NULL")
+                    .bind(now.as_str())
+                    .bind(id.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -181,9 +181,9 @@ pub struct EventBatch {
     pub live: Vec<super::live::NewLiveEvent>,
     /// The conversation's new state, set by one of the batch's events.
     pub state: Option<super::live::StateUpdate>,
-    /// An assistant's reply in this conversation: refused (`AuditError::HumanOwned`) if a
-    /// person owns the conversation by the time it commits.
-    pub requires_bot: Option<Uuid>,
+    /// What must still hold of the conversation when the batch commits (checked in its
+    /// transaction, under the append lock).
+    pub requires: Option<super::live::Requires>,
     /// A verified customer reference (from a signed identity token) for the conversation:
     /// set on its row unless one is already there.
     pub customer: Option<(Uuid, String)>,

@@ -9,7 +9,7 @@ use super::pipeline::Pipeline;
 use super::policy::Grounding;
 use super::prompts::TemplateRef;
 use super::types::{ChatError, ChatReply};
-use crate::audit::live::{LiveKind, MessageData, NewLiveEvent, StateUpdate, Status};
+use crate::audit::live::{LiveKind, MessageData, NewLiveEvent, Requires, StateUpdate, Status};
 use crate::audit::{new_record_id, Actor, EventBatch, EventKind, NewConversation, NewEvent, NewMessage, Payload};
 use crate::auth;
 use crate::conversation::{Citation, ConversationState, Handoff, HandoffReason, Mode, Speaker};
@@ -295,7 +295,7 @@ impl Pipeline {
                 },
             ],
             // Refused at commit if a person took the conversation meanwhile.
-            requires_bot: (!turn.conversation.is_new).then_some(turn.conversation.id),
+            requires: (!turn.conversation.is_new).then_some(Requires::Bot(turn.conversation.id)),
             customer: customer_link(turn),
             ..Default::default()
         };

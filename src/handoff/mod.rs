@@ -12,7 +12,7 @@ pub mod state;
 pub mod stream;
 
 use crate::audit::live::{
-    LiveKind, MessageData, NewLiveEvent, QueueEntry, StateData, StateUpdate, Status, StoredSuggestion,
+    LiveKind, MessageData, NewLiveEvent, QueueEntry, Requires, StateData, StateUpdate, Status, StoredSuggestion,
 };
 use crate::audit::{
     new_record_id, Actor, AuditError, AuditStore, ConversationRead, EventBatch, EventKind, NewEvent, NewMessage,
@@ -160,15 +160,6 @@ pub struct AgentView {
     pub status: Status,
     pub messages: Vec<StoredMessage>,
     pub notes: Vec<MessageData>,
-}
-
-/// A colleague's message as committed, with what became of the open suggestions
-/// (suggestion, outcome, index of the event that records it).
-struct Sent {
-    reply: SentMessage,
-    settled: Vec<(Uuid, &'static str, usize)>,
-    /// When the conversation was queued, if this is the first reply since.
-    first_since_queued: Option<String>,
 }
 
 /// The contact-centre desk: every action on the path to a person.
@@ -486,7 +477,9 @@ impl Desk {
     /// A colleague's message to the customer, through the output guard (masking, links
     /// only to the bank's domains, no HTML). With the id of the suggestion the reply box
     /// held, the record says whether it went unchanged or edited; every other open
-    /// suggestion is recorded as discarded.
+    /// suggestion is recorded as discarded. That the colleague still holds the
+    /// conversation is checked again in the commit's transaction, so a message joins the
+    /// group commit of every other write instead of waiting for a transaction of its own.
     pub async fn send(
         &self,
         id: Uuid,
@@ -499,120 +492,109 @@ impl Desk {
         if text.trim().is_empty() {
             return Err(ChatError::EmptyMessage.into());
         }
+        let status = self.audit.status(id).await?.ok_or(AuditError::NotFound)?;
+        state::require_holder(&status, &staff.name)?;
+        let open = self.audit.open_suggestions(id).await?;
+        let origin = match suggestion {
+            None => Origin::Agent,
+            Some(sid) => match open.iter().find(|s| s.id == sid) {
+                Some(s) if s.text == text => Origin::AiSuggestion,
+                Some(_) => Origin::AiSuggestionEdited,
+                None => {
+                    return Err(AuditError::Refused {
+                        code: "unknown_suggestion",
+                        message: "that suggestion is not open in this conversation".into(),
+                    }
+                    .into())
+                }
+            },
+        };
         let message_id = new_record_id();
         let created_at = now();
-        let sent = self
-            .audit
-            .act(
-                id,
-                async |status, conn| {
-                    state::require_holder(&status, &staff.name)?;
-                    let open = AuditStore::open_suggestions_in(conn, id).await?;
-                    let origin = match suggestion {
-                        None => Origin::Agent,
-                        Some(sid) => match open.iter().find(|s| s.id == sid) {
-                            Some(s) if s.text == text => Origin::AiSuggestion,
-                            Some(_) => Origin::AiSuggestionEdited,
-                            None => {
-                                return Err(AuditError::Refused {
-                                    code: "unknown_suggestion",
-                                    message: "that suggestion is not open in this conversation".into(),
-                                })
-                            }
-                        },
-                    };
-                    let turn = AuditStore::last_turn_in(conn, id).await?.max(1);
-                    let mut events = vec![NewEvent::of(
-                        staff.actor(),
-                        Some(id),
-                        &AgentMessageSent {
-                            message_id,
-                            turn,
-                            text: &text,
-                            origin,
-                            suggestion_id: suggestion,
-                            sanitised: text != written,
-                        },
-                    )];
-                    // (suggestion, outcome) in the order of their events after the message's.
-                    let mut settled: Vec<(Uuid, &'static str, usize)> = Vec::new();
-                    if let Some(sid) = suggestion {
-                        settled.push((
-                            sid,
-                            if origin == Origin::AiSuggestion {
-                                "sent"
-                            } else {
-                                "edited"
-                            },
-                            0,
-                        ));
-                    }
-                    for s in open.iter().filter(|s| Some(s.id) != suggestion) {
-                        settled.push((s.id, "discarded", events.len()));
-                        events.push(NewEvent::of(
-                            staff.actor(),
-                            Some(id),
-                            &SuggestionDiscarded { suggestion_id: s.id },
-                        ));
-                    }
-                    let data = MessageData {
-                        id: message_id,
-                        text: text.clone(),
-                        created_at: created_at.clone(),
-                        agent: Some(staff.name.clone()),
-                        origin: Some(origin),
-                    };
-                    let first_reply = status.first_reply_at.is_none().then(|| {
-                        let mut update = StateUpdate::unchanged(&status);
-                        update.first_reply_at = Some(created_at.clone());
-                        update
-                    });
-                    let batch = EventBatch {
-                        messages: vec![NewMessage {
-                            id: message_id,
-                            conversation_id: id,
-                            turn,
-                            speaker: Speaker::Agent,
-                            content: text.clone(),
-                            mode: None,
-                            citations: None,
-                            handoff_reason: None,
-                            event_index: 0,
-                        }],
-                        live: vec![NewLiveEvent::new(id, LiveKind::AgentMessage, &data, 0)],
-                        state: first_reply,
-                        events,
-                        ..Default::default()
-                    };
-                    let reply = SentMessage {
-                        id: message_id,
-                        text: text.clone(),
-                        origin,
-                        created_at: created_at.clone(),
-                    };
-                    let sent = Sent {
-                        reply,
-                        settled,
-                        first_since_queued: status
-                            .first_reply_at
-                            .is_none()
-                            .then(|| status.queued_at.clone())
-                            .flatten(),
-                    };
-                    Ok((sent, batch))
+        let turn = self.audit.last_turn(id).await?.max(1);
+        let mut events = vec![NewEvent::of(
+            staff.actor(),
+            Some(id),
+            &AgentMessageSent {
+                message_id,
+                turn,
+                text: &text,
+                origin,
+                suggestion_id: suggestion,
+                sanitised: text != written,
+            },
+        )];
+        // (suggestion, outcome, index of the event that records it)
+        let mut settled: Vec<(Uuid, &'static str, usize)> = Vec::new();
+        if let Some(sid) = suggestion {
+            settled.push((
+                sid,
+                if origin == Origin::AiSuggestion {
+                    "sent"
+                } else {
+                    "edited"
                 },
-                async |conn: &mut sqlx::AnyConnection, sent: &Sent, seqs: &[i64]| {
-                    let settled: Vec<(Uuid, &str, i64)> = sent
-                        .settled
-                        .iter()
-                        .map(|(sid, outcome, i)| (*sid, *outcome, seqs[*i]))
-                        .collect();
-                    AuditStore::settle_suggestions_in(conn, &settled).await
-                },
-            )
-            .await?;
-        metrics::agent_message(sent.reply.origin, sent.first_since_queued.as_deref());
-        Ok(sent.reply)
+                0,
+            ));
+        }
+        for s in open.iter().filter(|s| Some(s.id) != suggestion) {
+            settled.push((s.id, "discarded", events.len()));
+            events.push(NewEvent::of(
+                staff.actor(),
+                Some(id),
+                &SuggestionDiscarded { suggestion_id: s.id },
+            ));
+        }
+        let data = MessageData {
+            id: message_id,
+            text: text.clone(),
+            created_at: created_at.clone(),
+            agent: Some(staff.name.clone()),
+            origin: Some(origin),
+        };
+        let batch = EventBatch {
+            messages: vec![NewMessage {
+                id: message_id,
+                conversation_id: id,
+                turn,
+                speaker: Speaker::Agent,
+                content: text.clone(),
+                mode: None,
+                citations: None,
+                handoff_reason: None,
+                event_index: 0,
+            }],
+            live: vec![NewLiveEvent::new(id, LiveKind::AgentMessage, &data, 0)],
+            requires: Some(Requires::Holder(id, staff.name.clone())),
+            events,
+            ..Default::default()
+        };
+        if settled.is_empty() {
+            self.audit.append(batch).await?;
+        } else {
+            // Drafts settle with the message, in its transaction.
+            self.audit
+                .act(
+                    id,
+                    async |_, _| Ok(((), batch)),
+                    async |conn: &mut sqlx::AnyConnection, _: &(), seqs: &[i64]| {
+                        let settled: Vec<(Uuid, &str, i64)> = settled
+                            .iter()
+                            .map(|(sid, outcome, i)| (*sid, *outcome, seqs[*i]))
+                            .collect();
+                        AuditStore::settle_suggestions_in(conn, &settled).await
+                    },
+                )
+                .await?;
+        }
+        let first_since_queued = status.first_reply_at.is_none().then_some(status.queued_at).flatten();
+        metrics::agent_message(origin, first_since_queued.as_deref());
+        Ok(SentMessage {
+            id: message_id,
+            text,
+            origin,
+            created_at,
+        })
     }
 
     /// An internal note: shown to colleagues, never to the customer.

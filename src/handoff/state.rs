@@ -30,7 +30,12 @@ fn refused(code: &'static str, message: &str) -> AuditError {
 /// The colleague must hold the conversation (to write to the customer, suggest, hand
 /// back).
 pub fn require_holder(status: &Status, agent: &str) -> Result<(), AuditError> {
-    match (status.state, status.agent.as_deref()) {
+    require_holder_of(status.state, status.agent.as_deref(), agent)
+}
+
+/// [`require_holder`] on the columns themselves (as the commit's check reads them).
+pub fn require_holder_of(state: S, holder: Option<&str>, agent: &str) -> Result<(), AuditError> {
+    match (state, holder) {
         (S::WithAgent, Some(holder)) if holder == agent => Ok(()),
         (S::WithAgent, _) => Err(refused(
             "not_your_conversation",

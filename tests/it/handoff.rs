@@ -669,7 +669,7 @@ async fn an_assistant_reply_is_refused_at_commit_once_a_person_owns_the_conversa
                     conversation_id: Some(id),
                     payload: json!({ "answer": "late" }),
                 }],
-                requires_bot: Some(id),
+                requires: Some(teller::audit::live::Requires::Bot(id)),
                 ..Default::default()
             }
         };
@@ -681,5 +681,28 @@ async fn an_assistant_reply_is_refused_at_commit_once_a_person_owns_the_conversa
         // Grouped with others, only that one fails.
         let (a, b) = tokio::join!(store.append(answer(&bot)), store.append(answer(&waiting)));
         assert!(a.is_ok() && matches!(b, Err(AuditError::HumanOwned)));
+        // A colleague's reply needs them to hold the conversation when it commits.
+        let agent = staff(&app, "alex", StaffRole::Agent).await;
+        let id = waiting["conversation_id"].as_str().unwrap();
+        post(
+            &app.address,
+            &app.client,
+            &format!("/v1/agent/conversations/{id}/claim"),
+            &agent,
+            None,
+        )
+        .await;
+        let reply = |who: &str| EventBatch {
+            requires: Some(teller::audit::live::Requires::Holder(id.parse().unwrap(), who.into())),
+            ..answer(&waiting)
+        };
+        assert!(matches!(
+            store.append(reply("sam")).await,
+            Err(AuditError::Refused {
+                code: "not_your_conversation",
+                ..
+            })
+        ));
+        assert!(store.append(reply("alex")).await.is_ok());
     }
 }
