@@ -184,7 +184,6 @@ const state = {
   suggestionId: null,
   lastEventId: null,
   stream: null, // AbortController of the running stream
-  buffered: null, // events held while the queue snapshot loads
   lastTyping: 0,
   live: null, // whether the stream is connected, once it has been tried
 };
@@ -425,8 +424,8 @@ async function startStream() {
       if (!response.ok || !response.body) throw new Error(`stream ${response.status}`);
       setConnection(true);
       backoff = 1000;
-      state.buffered = [];
-      loadQueue(); // events arriving meanwhile wait in `buffered`, then apply in order
+      // A fresh connection starts with a `snapshot` of the queue; a resumed one
+      // (Last-Event-ID) replays exactly the events missed.
       await readEvents(response.body, dispatch);
     } catch {
       if (controller.signal.aborted) return;
@@ -438,22 +437,6 @@ async function startStream() {
   }
 }
 
-async function loadQueue() {
-  try {
-    const data = await api("GET", "/v1/agent/queue");
-    const now = performance.now();
-    state.queue.clear();
-    for (const entry of data.conversations) state.queue.set(entry.conversation_id, { entry, receivedAt: now });
-  } catch (e) {
-    $("queue-status").textContent = inWords(e);
-  } finally {
-    const held = state.buffered ?? [];
-    state.buffered = null;
-    for (const [type, data] of held) apply(type, data);
-    renderQueue();
-  }
-}
-
 function dispatch(type, raw) {
   let data;
   try {
@@ -461,14 +444,20 @@ function dispatch(type, raw) {
   } catch {
     return;
   }
-  if (state.buffered) state.buffered.push([type, data]);
-  else apply(type, data);
+  apply(type, data);
 }
 
 function apply(type, data) {
   const current = state.current;
   const here = current && data.conversation_id === current.conversation_id;
   switch (type) {
+    case "snapshot": {
+      const now = performance.now();
+      state.queue.clear();
+      for (const entry of data.conversations ?? []) state.queue.set(entry.conversation_id, { entry, receivedAt: now });
+      renderQueue();
+      break;
+    }
     case "queue": {
       const known = state.queue.has(data.conversation_id);
       if (data.state === "bot" || data.state === "closed") {
@@ -483,7 +472,7 @@ function apply(type, data) {
         current.agent = data.agent ?? null;
         renderConversation();
       }
-      if (!state.buffered) renderQueue();
+      renderQueue();
       break;
     }
     case "customer_message":
@@ -635,14 +624,15 @@ function speaker(message) {
 }
 
 function messageElement(message) {
-  const li = document.createElement("li");
+  const li = document.createElement("div");
   li.className = `message from-${message.role}`;
   const head = document.createElement("p");
   head.className = "message-head";
   const who = document.createElement("strong");
   who.textContent = speaker(message);
   head.append(who);
-  if (message.mode) {
+  // A handoff's reason says all its mode would.
+  if (message.mode && !(message.mode === "handoff" && message.handoff_reason)) {
     const mode = document.createElement("span");
     mode.className = "mode";
     mode.textContent = t("mode", { mode: modeLabel(message.mode) });

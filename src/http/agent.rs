@@ -53,11 +53,11 @@ fn conversation_id(id: &str) -> Result<Uuid, ApiError> {
 /// holds (recorded as `queue_read`).
 #[utoipa::path(
     get, path = "/v1/agent/queue", tag = "agent",
-    security(("staff_token" = [])),
+    security(("staff_token" = []), ("console_session" = [])),
     responses(
         (status = 200, description = "The queue", body = QueueList),
-        (status = 401, description = "`staff_token_required`, `invalid_staff_token`", body = ErrorBody),
-        (status = 403, description = "`forbidden`: not an agent token", body = ErrorBody),
+        (status = 401, description = "`staff_token_required`, `invalid_staff_token`; `session_invalid` for the console's cookie", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an agent token; `csrf_token_invalid`: the console's cookie without its X-CSRF-Token", body = ErrorBody),
         (status = 503, description = "`audit_unavailable`", body = ErrorBody),
     )
 )]
@@ -73,11 +73,11 @@ pub async fn queue(State(desk): State<Desk>, Agent(staff): Agent) -> Result<impl
 #[utoipa::path(
     get, path = "/v1/agent/stream", tag = "agent",
     params(("Last-Event-ID" = Option<String>, Header, pattern = r"^[\x20-\x7E]*$", description = "The id of the last event received")),
-    security(("staff_token" = [])),
+    security(("staff_token" = []), ("console_session" = [])),
     responses(
         (status = 200, description = "Server-sent events", content_type = "text/event-stream", body = String),
-        (status = 401, description = "`staff_token_required`, `invalid_staff_token`", body = ErrorBody),
-        (status = 403, description = "`forbidden`: not an agent token", body = ErrorBody),
+        (status = 401, description = "`staff_token_required`, `invalid_staff_token`; `session_invalid` for the console's cookie", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an agent token; `csrf_token_invalid`: the console's cookie without its X-CSRF-Token", body = ErrorBody),
         (status = 503, description = "`audit_unavailable`", body = ErrorBody),
     )
 )]
@@ -96,11 +96,11 @@ pub async fn stream(
 #[utoipa::path(
     get, path = "/v1/agent/conversations/{id}", tag = "agent",
     params(("id" = String, Path, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$", description = "The conversation id")),
-    security(("staff_token" = [])),
+    security(("staff_token" = []), ("console_session" = [])),
     responses(
         (status = 200, description = "The conversation", body = AgentView),
-        (status = 401, description = "`staff_token_required`, `invalid_staff_token`", body = ErrorBody),
-        (status = 403, description = "`forbidden`: not an agent token", body = ErrorBody),
+        (status = 401, description = "`staff_token_required`, `invalid_staff_token`; `session_invalid` for the console's cookie", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an agent token; `csrf_token_invalid`: the console's cookie without its X-CSRF-Token", body = ErrorBody),
         (status = 404, description = "`conversation_not_found`", body = ErrorBody),
         (status = 503, description = "`audit_unavailable`", body = ErrorBody),
     )
@@ -118,11 +118,11 @@ pub async fn conversation(
 #[utoipa::path(
     post, path = "/v1/agent/conversations/{id}/claim", tag = "agent",
     params(("id" = String, Path, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$", description = "The conversation id")),
-    security(("staff_token" = [])),
+    security(("staff_token" = []), ("console_session" = [])),
     responses(
         (status = 200, description = "The conversation's state after it", body = Status),
-        (status = 401, description = "`staff_token_required`, `invalid_staff_token`", body = ErrorBody),
-        (status = 403, description = "`forbidden`: not an agent token", body = ErrorBody),
+        (status = 401, description = "`staff_token_required`, `invalid_staff_token`; `session_invalid` for the console's cookie", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an agent token; `csrf_token_invalid`: the console's cookie without its X-CSRF-Token", body = ErrorBody),
         (status = 404, description = "`conversation_not_found`", body = ErrorBody),
         (status = 409, description = "`already_claimed`, `not_waiting`, `conversation_closed`", body = ErrorBody),
         (status = 503, description = "`audit_unavailable`", body = ErrorBody),
@@ -140,11 +140,11 @@ pub async fn claim(
 #[utoipa::path(
     post, path = "/v1/agent/conversations/{id}/release", tag = "agent",
     params(("id" = String, Path, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$", description = "The conversation id")),
-    security(("staff_token" = [])),
+    security(("staff_token" = []), ("console_session" = [])),
     responses(
         (status = 200, description = "The conversation's state after it", body = Status),
-        (status = 401, description = "`staff_token_required`, `invalid_staff_token`", body = ErrorBody),
-        (status = 403, description = "`forbidden`: not an agent token", body = ErrorBody),
+        (status = 401, description = "`staff_token_required`, `invalid_staff_token`; `session_invalid` for the console's cookie", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an agent token; `csrf_token_invalid`: the console's cookie without its X-CSRF-Token", body = ErrorBody),
         (status = 404, description = "`conversation_not_found`", body = ErrorBody),
         (status = 409, description = "`not_claimed`, `not_your_conversation`, `conversation_closed`", body = ErrorBody),
         (status = 503, description = "`audit_unavailable`", body = ErrorBody),
@@ -168,11 +168,11 @@ pub struct ResolveBody {
     post, path = "/v1/agent/conversations/{id}/resolve", tag = "agent",
     params(("id" = String, Path, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$", description = "The conversation id")),
     request_body = ResolveBody,
-    security(("staff_token" = [])),
+    security(("staff_token" = []), ("console_session" = [])),
     responses(
         (status = 200, description = "The conversation's state after it", body = Status),
-        (status = 401, description = "`staff_token_required`, `invalid_staff_token`", body = ErrorBody),
-        (status = 403, description = "`forbidden`: not an agent token", body = ErrorBody),
+        (status = 401, description = "`staff_token_required`, `invalid_staff_token`; `session_invalid` for the console's cookie", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an agent token; `csrf_token_invalid`: the console's cookie without its X-CSRF-Token", body = ErrorBody),
         (status = 404, description = "`conversation_not_found`", body = ErrorBody),
         (status = 409, description = "`not_waiting`, `not_your_conversation`, `conversation_closed`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
@@ -208,11 +208,11 @@ pub struct MessageBody {
     post, path = "/v1/agent/conversations/{id}/messages", tag = "agent",
     params(("id" = String, Path, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$", description = "The conversation id")),
     request_body = MessageBody,
-    security(("staff_token" = [])),
+    security(("staff_token" = []), ("console_session" = [])),
     responses(
         (status = 200, description = "The message as sent", body = SentMessage),
-        (status = 401, description = "`staff_token_required`, `invalid_staff_token`", body = ErrorBody),
-        (status = 403, description = "`forbidden`: not an agent token", body = ErrorBody),
+        (status = 401, description = "`staff_token_required`, `invalid_staff_token`; `session_invalid` for the console's cookie", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an agent token; `csrf_token_invalid`: the console's cookie without its X-CSRF-Token", body = ErrorBody),
         (status = 404, description = "`conversation_not_found`", body = ErrorBody),
         (status = 409, description = "`not_claimed`, `not_your_conversation`, `conversation_closed`, `unknown_suggestion`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
@@ -249,11 +249,11 @@ pub struct NoteBody {
     post, path = "/v1/agent/conversations/{id}/notes", tag = "agent",
     params(("id" = String, Path, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$", description = "The conversation id")),
     request_body = NoteBody,
-    security(("staff_token" = [])),
+    security(("staff_token" = []), ("console_session" = [])),
     responses(
         (status = 200, description = "The note", body = MessageData),
-        (status = 401, description = "`staff_token_required`, `invalid_staff_token`", body = ErrorBody),
-        (status = 403, description = "`forbidden`: not an agent token", body = ErrorBody),
+        (status = 401, description = "`staff_token_required`, `invalid_staff_token`; `session_invalid` for the console's cookie", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an agent token; `csrf_token_invalid`: the console's cookie without its X-CSRF-Token", body = ErrorBody),
         (status = 404, description = "`conversation_not_found`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
         (status = 422, description = "`message_empty`, `message_too_long`, `invalid_request`", body = ErrorBody),
@@ -277,11 +277,11 @@ pub async fn note(
 #[utoipa::path(
     post, path = "/v1/agent/conversations/{id}/suggest", tag = "agent",
     params(("id" = String, Path, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$", description = "The conversation id")),
-    security(("staff_token" = [])),
+    security(("staff_token" = []), ("console_session" = [])),
     responses(
         (status = 200, description = "The draft", body = Draft),
-        (status = 401, description = "`staff_token_required`, `invalid_staff_token`", body = ErrorBody),
-        (status = 403, description = "`forbidden`: not an agent token", body = ErrorBody),
+        (status = 401, description = "`staff_token_required`, `invalid_staff_token`; `session_invalid` for the console's cookie", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an agent token; `csrf_token_invalid`: the console's cookie without its X-CSRF-Token", body = ErrorBody),
         (status = 404, description = "`conversation_not_found`", body = ErrorBody),
         (status = 409, description = "`not_claimed`, `not_your_conversation`, `conversation_closed`", body = ErrorBody),
         (status = 422, description = "`message_empty`: the customer has written nothing yet", body = ErrorBody),
@@ -300,11 +300,11 @@ pub async fn suggest(
 #[utoipa::path(
     post, path = "/v1/agent/conversations/{id}/typing", tag = "agent",
     params(("id" = String, Path, pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$", description = "The conversation id")),
-    security(("staff_token" = [])),
+    security(("staff_token" = []), ("console_session" = [])),
     responses(
         (status = 204, description = "Told"),
-        (status = 401, description = "`staff_token_required`, `invalid_staff_token`", body = ErrorBody),
-        (status = 403, description = "`forbidden`: not an agent token", body = ErrorBody),
+        (status = 401, description = "`staff_token_required`, `invalid_staff_token`; `session_invalid` for the console's cookie", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not an agent token; `csrf_token_invalid`: the console's cookie without its X-CSRF-Token", body = ErrorBody),
         (status = 404, description = "`conversation_not_found`", body = ErrorBody),
         (status = 409, description = "`not_claimed`, `not_your_conversation`, `conversation_closed`", body = ErrorBody),
         (status = 503, description = "`audit_unavailable`", body = ErrorBody),

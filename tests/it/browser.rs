@@ -1,10 +1,12 @@
-//! The browser harness shared by the console's and the widget's tests: chromedriver on a
-//! free port, a headless Chromium with this machine's flags and a profile of its own, and
-//! helpers that wait for elements by accessible name.
+//! The browser harness of the widget's tests, taken from the console's (tests/it/console.rs,
+//! which still has its own copy): chromedriver on a free port in a process group of its own,
+//! a headless Chromium with this machine's flags and a profile of its own, and helpers that
+//! wait for elements by accessible name.
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,6 +31,7 @@ impl Driver {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -81,6 +84,10 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The group, not only chromedriver: a browser whose session was never closed would
+        // otherwise outlive it.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -10,10 +10,6 @@ use std::time::{Duration, Instant};
 /// One server-sent event with its id.
 #[derive(Debug, Clone)]
 pub struct Sse {
-    #[allow(
-        dead_code,
-        reason = "read by the tests; benches/handoff.rs, which shares this file, reads events only"
-    )]
     pub id: String,
     pub event: String,
     pub data: Value,

@@ -730,6 +730,8 @@ async fn a_customer_chats_rates_reloads_and_reaches_a_colleague_through_the_widg
         eprintln!("skipped: no chromedriver");
         return;
     };
+    // Chromium is heavy on two cores: one browser test at a time.
+    let _heavy = crate::helpers::heavy().await;
     // The bank's page on 127.0.0.1:<host>, allowed to embed; the advert frame on
     // 127.0.0.1:<evil>, not allowed; Teller reached as localhost:<proxy>.
     let host_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -981,6 +983,8 @@ async fn the_widget_works_under_a_strict_policy_and_hostile_css_and_not_where_it
         eprintln!("skipped: no chromedriver");
         return;
     };
+    // Chromium is heavy on two cores: one browser test at a time.
+    let _heavy = crate::helpers::heavy().await;
     let host_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let evil_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let host = host_listener.local_addr().unwrap().port();
@@ -1028,6 +1032,8 @@ async fn the_demo_page_works_by_keyboard_alone_passes_axe_and_fits_a_phone() {
         eprintln!("skipped: no chromedriver");
         return;
     };
+    // Chromium is heavy on two cores: one browser test at a time.
+    let _heavy = crate::helpers::heavy().await;
     let app = teller("kb", &[], (0, 0)).await;
     let proxy = Proxy::start(app.port).await;
     let profile = TempDir::new().unwrap();
