@@ -48,6 +48,9 @@ async fn serve(database_url: &str) -> Served {
         .env("TELLER_PROMPTS_DIR", root.join("prompts"))
         .env("DATABASE_URL", database_url)
         .env("TELLER_MAX_CONCURRENT_TURNS", "512")
+        // 200 conversations from one address: the abuse limits would refuse most of them.
+        .env("TELLER_RATE_LIMIT_PER_MINUTE", "0")
+        .env("TELLER_CONVERSATION_RATE_LIMIT_PER_MINUTE", "0")
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()

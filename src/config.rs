@@ -97,6 +97,18 @@ pub struct Settings {
     pub checkpoint_file: Option<PathBuf>,
     /// How often the server writes a checkpoint while the log grows.
     pub checkpoint_interval_ms: u64,
+    /// Sites allowed to embed the customer widget's frame, comma-separated origins such as
+    /// `https://www.bank.example` (`TELLER_WIDGET_ORIGINS`); Teller's own origin always is.
+    pub widget_origins: Option<String>,
+    /// Secret shared with the bank's server for signed identity tokens: a file's path, or
+    /// the secret itself, at least 32 bytes (`TELLER_IDENTITY_SECRET`).
+    pub identity_secret: Option<SecretString>,
+    /// Requests per minute from one client IP on the public customer routes; 0 turns the
+    /// limit off (`TELLER_RATE_LIMIT_PER_MINUTE`).
+    pub rate_limit_per_minute: u32,
+    /// Requests per minute in one conversation on the public customer routes; 0 turns the
+    /// limit off (`TELLER_CONVERSATION_RATE_LIMIT_PER_MINUTE`).
+    pub conversation_rate_limit_per_minute: u32,
 }
 
 /// Defaults, as a serialisable layer under the file and the environment.
@@ -121,6 +133,8 @@ struct Defaults {
     condense_timeout_ms: u64,
     history_tokens: usize,
     checkpoint_interval_ms: u64,
+    rate_limit_per_minute: u32,
+    conversation_rate_limit_per_minute: u32,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -143,6 +157,8 @@ const DEFAULTS: Defaults = Defaults {
     condense_timeout_ms: 3_000,
     history_tokens: 1_500,
     checkpoint_interval_ms: 10_000,
+    rate_limit_per_minute: 120,
+    conversation_rate_limit_per_minute: 30,
 };
 
 /// Environment variables and the setting each one fills. Only these are read, so an
@@ -185,6 +201,13 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TELLER_AUDIT_SEAL_KEY_FILE", "audit_seal_key_file"),
     ("TELLER_CHECKPOINT_FILE", "checkpoint_file"),
     ("TELLER_CHECKPOINT_INTERVAL_MS", "checkpoint_interval_ms"),
+    ("TELLER_WIDGET_ORIGINS", "widget_origins"),
+    ("TELLER_IDENTITY_SECRET", "identity_secret"),
+    ("TELLER_RATE_LIMIT_PER_MINUTE", "rate_limit_per_minute"),
+    (
+        "TELLER_CONVERSATION_RATE_LIMIT_PER_MINUTE",
+        "conversation_rate_limit_per_minute",
+    ),
 ];
 
 impl Settings {
@@ -270,6 +293,11 @@ impl Settings {
                 bail!("DATABASE_URL must start with postgres://, postgresql:// or sqlite: (got {url:?})");
             }
         }
+        for origin in self.widget_origins() {
+            if !valid_origin(&origin) {
+                bail!("TELLER_WIDGET_ORIGINS: {origin:?} is not an origin (scheme://host[:port], no path)");
+            }
+        }
         if let Some(url) = &self.qdrant_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 bail!("QDRANT_URL must be an http(s) URL of Qdrant's gRPC port, e.g. http://localhost:6334");
@@ -348,6 +376,32 @@ impl Settings {
         split_list(self.link_domains.as_deref())
     }
 
+    /// The origins allowed to frame the widget, as configured.
+    pub fn widget_origins(&self) -> Vec<String> {
+        split_list(self.widget_origins.as_deref())
+            .into_iter()
+            .map(|o| o.trim_end_matches('/').to_string())
+            .collect()
+    }
+
+    /// The verifier of identity tokens, when a secret is configured.
+    pub fn identity_verifier(&self) -> anyhow::Result<Option<crate::identity::IdentityVerifier>> {
+        use secrecy::ExposeSecret;
+        self.identity_secret
+            .as_ref()
+            .filter(|s| !s.expose_secret().trim().is_empty())
+            .map(|s| crate::identity::IdentityVerifier::from_setting(s.expose_secret()))
+            .transpose()
+    }
+
+    /// The public routes' rate limits.
+    pub fn rate_limits(&self) -> crate::http::ratelimit::RateLimitSettings {
+        crate::http::ratelimit::RateLimitSettings {
+            per_ip_per_minute: self.rate_limit_per_minute,
+            per_conversation_per_minute: self.conversation_rate_limit_per_minute,
+        }
+    }
+
     pub fn published_numbers(&self) -> Vec<String> {
         split_list(self.published_numbers.as_deref())
     }
@@ -363,6 +417,18 @@ impl Settings {
         settings.data_dir = data_dir.to_path_buf();
         settings
     }
+}
+
+/// `scheme://host[:port]` with an http(s) scheme and nothing after the authority.
+fn valid_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }
 
 fn split_list(list: Option<&str>) -> Vec<String> {
@@ -401,6 +467,24 @@ mod tests {
             jail.set_env("TELLER_EMBEDDING_MODEL", "e5");
             let err = Settings::from_sources(None, Env::raw()).unwrap_err();
             assert!(err.to_string().contains("TELLER_EMBEDDING_DIM"));
+
+            jail.set_env("TELLER_EMBEDDING_MODEL", "");
+            jail.set_env(
+                "TELLER_WIDGET_ORIGINS",
+                "https://www.bank.example, http://127.0.0.1:8000/",
+            );
+            let s = Settings::from_sources(None, Env::raw()).map_err(|e| e.to_string())?;
+            assert_eq!(
+                s.widget_origins(),
+                ["https://www.bank.example", "http://127.0.0.1:8000"]
+            );
+            jail.set_env("TELLER_WIDGET_ORIGINS", "https://bank.example/path");
+            let err = Settings::from_sources(None, Env::raw()).unwrap_err();
+            assert!(err.to_string().contains("TELLER_WIDGET_ORIGINS"), "{err}");
+            jail.set_env("TELLER_WIDGET_ORIGINS", "'unsafe-inline'");
+            assert!(Settings::from_sources(None, Env::raw()).is_err());
+            jail.set_env("TELLER_WIDGET_ORIGINS", "");
+            jail.set_env("TELLER_EMBEDDING_MODEL", "e5");
 
             jail.set_env("TELLER_EMBEDDING_DIM", "many");
             let err = Settings::from_sources(None, Env::raw()).unwrap_err();

@@ -310,6 +310,7 @@ pub async fn evaluate_answers(
             Some(pipeline.seed_conversation(&q.history, q.lang()).await?)
         };
         let request = ChatRequest {
+            customer: None,
             conversation,
             message: UserMessage::parse(&q.question)
                 .with_context(|| format!("question {} is not a valid message", q.id))?,

@@ -19,6 +19,7 @@ pub mod eval;
 pub mod guard;
 pub mod handoff;
 pub mod http;
+pub mod identity;
 pub mod knowledge;
 pub mod lang;
 pub mod retrieval;

@@ -216,6 +216,9 @@ impl Application {
             metrics_access: crate::http::health::MetricsAccess {
                 token_required: settings.metrics_token_required,
             },
+            identity: crate::http::customer::Identity(settings.identity_verifier()?),
+            rate_limits: crate::http::ratelimit::RateLimits::new(settings.rate_limits()),
+            widget: crate::http::widget::WidgetPolicy::new(&settings.widget_origins()),
         };
         Ok(Self {
             listener,

@@ -43,6 +43,7 @@ struct PreparedBatch {
     live: Vec<NewLiveEvent>,
     state: Option<StateUpdate>,
     requires: Option<Requires>,
+    customer: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +171,7 @@ impl From<EventBatch> for PreparedBatch {
             live: batch.live,
             state: batch.state,
             requires: batch.requires,
+            customer: batch.customer.map(|(id, customer)| (id.to_string(), customer)),
         }
     }
 }
@@ -342,6 +344,7 @@ impl AuditStore {
         let mut all_seqs = Vec::with_capacity(batches.len());
         for batch in batches {
             rows.conversations.extend(batch.conversation);
+            rows.customers.extend(batch.customer);
             let mut seqs = Vec::with_capacity(batch.events.len());
             for event in batch.events {
                 seq += 1;
@@ -371,6 +374,13 @@ impl AuditStore {
             rows.seal = Some(key.seal(*seq, hash));
         }
         rows.insert(tx, self.kind, &occurred_at).await?;
+        for (id, customer) in &rows.customers {
+            sqlx::query("UPDATE conversations SET customer_ref = $1 WHERE id = $2 AND customer_ref IS NULL")
+                .bind(customer.as_str())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
         if !rows.live.is_empty() || !rows.states.is_empty() {
             let states: Vec<(i64, &StateUpdate)> = rows.states.iter().map(|(seq, s)| (*seq, s)).collect();
             let live: Vec<(i64, &NewLiveEvent)> = rows.live.iter().map(|(seq, l)| (*seq, l)).collect();
@@ -397,6 +407,8 @@ struct Rows {
     live: Vec<(i64, NewLiveEvent)>,
     /// (seq of the event that sets it, state update)
     states: Vec<(i64, StateUpdate)>,
+    /// (conversation id, verified customer reference)
+    customers: Vec<(String, String)>,
 }
 
 /// Which table a part of an INSERT writes.

@@ -18,6 +18,7 @@ pub mod chain;
 mod checkpoints;
 mod derived;
 mod export;
+mod feedback;
 pub mod live;
 mod period;
 mod records;
@@ -35,12 +36,14 @@ pub use chain::{event_hash, verify_chain, ChainBreak, GENESIS_HASH};
 pub use checkpoints::{CheckpointWriter, SealedCheckpoint};
 pub use derived::DerivedCheck;
 pub use export::{ExportFormat, ExportPage};
+pub use feedback::{FeedbackRecorded, Rating, StoredFeedback};
 pub use period::{InvalidTime, Timestamp};
 pub use records::{
     Actor, EventBatch, EventKind, NewConversation, NewEvent, NewMessage, Payload, StoredEvent, StoredMessage,
 };
 pub use retention::PurgeReport;
 pub use seal::{SealKey, SealKeyError};
+pub use search::CustomerConversation;
 pub use search::{ConversationQuery, ConversationSummary};
 pub use sessions::{csrf_token_for, OpenedSession, Session, SESSION_HOURS};
 pub use staff::{AuditExported, AuditVerified, ConversationRead, Staff, StaffRole};

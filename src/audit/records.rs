@@ -67,6 +67,9 @@ pub enum EventKind {
     ConsoleSignedIn,
     /// An agent signed out of the console (their session ended).
     ConsoleSignedOut,
+    // The customer widget (issue #15).
+    /// A customer rated an assistant reply (or changed their rating).
+    FeedbackGiven,
 }
 
 impl EventKind {
@@ -181,6 +184,9 @@ pub struct EventBatch {
     /// What must still hold of the conversation when the batch commits (checked in its
     /// transaction, under the append lock).
     pub requires: Option<super::live::Requires>,
+    /// A verified customer reference (from a signed identity token) for the conversation:
+    /// set on its row unless one is already there.
+    pub customer: Option<(Uuid, String)>,
 }
 
 impl EventBatch {

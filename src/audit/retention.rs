@@ -125,8 +125,9 @@ impl AuditStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        // What clients were told live (message texts, notes) and drafts go with them.
-        for table in ["live_events", "suggestions"] {
+        // What clients were told live (message texts, notes), drafts and ratings (their
+        // comments) go with them.
+        for table in ["live_events", "suggestions", "feedback"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE {ERASABLE_MESSAGES}"))
                 .bind(before)
                 .execute(&mut *tx)

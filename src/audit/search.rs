@@ -42,7 +42,47 @@ impl Payload for ConversationQuery {
     const KIND: EventKind = EventKind::ConversationsSearched;
 }
 
+/// One of a signed-in customer's recent conversations, as the widget lists them.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct CustomerConversation {
+    pub conversation_id: String,
+    pub created_at: String,
+    pub lang: String,
+    /// `bot`, `waiting`, `with_agent` or `closed`.
+    pub state: String,
+    /// The customer's first message, masked as recorded.
+    pub first_message: Option<String>,
+}
+
 impl AuditStore {
+    /// The most recent conversations recorded for a verified customer, newest first.
+    pub async fn customer_conversations(
+        &self,
+        customer_ref: &str,
+        limit: i64,
+    ) -> Result<Vec<CustomerConversation>, AuditError> {
+        let rows = sqlx::query_as(
+            "SELECT c.id AS conversation_id, c.created_at, c.lang, c.state, \
+             (SELECT m.content FROM messages m WHERE m.conversation_id = c.id AND m.role = 'user' \
+              ORDER BY m.event_seq LIMIT 1) AS first_message \
+             FROM conversations c WHERE c.customer_ref = $1 ORDER BY c.created_at DESC, c.id DESC LIMIT $2",
+        )
+        .bind(customer_ref)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    /// The verified customer reference recorded with a conversation.
+    pub async fn conversation_customer(&self, id: Uuid) -> Result<Option<String>, AuditError> {
+        let row: Option<(Option<String>,)> = sqlx::query_as("SELECT customer_ref FROM conversations WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|(c,)| c))
+    }
+
     /// The stored token hash of a conversation, if it exists.
     pub async fn conversation_token_hash(&self, id: Uuid) -> Result<Option<String>, AuditError> {
         let row: Option<(String,)> = sqlx::query_as("SELECT token_hash FROM conversations WHERE id = $1")

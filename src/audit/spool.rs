@@ -77,6 +77,9 @@ pub enum Resolution {
 pub struct SpooledBatch {
     pub conversation: Option<SpooledConversation>,
     pub events: Vec<SpooledEvent>,
+    /// The verified customer of the conversation, if the turn had one.
+    #[serde(default)]
+    pub customer: Option<(Uuid, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,6 +117,7 @@ impl SpooledBatch {
                     payload: e.payload.clone(),
                 })
                 .collect(),
+            customer: batch.customer.clone(),
         }
     }
 
@@ -140,6 +144,7 @@ impl SpooledBatch {
                 lang: c.lang.clone(),
             }),
             events,
+            customer: self.customer.clone(),
             ..Default::default()
         })
     }
@@ -461,6 +466,7 @@ mod tests {
                     conversation_id: None,
                     payload: serde_json::json!({ "n": n }),
                 }],
+                customer: None,
             },
             resolution: Resolution::SameBatch,
         }

@@ -99,6 +99,8 @@ pub(super) struct Inbound {
     pub history: Vec<Turn>,
     /// The id the reply will have.
     pub message_id: Uuid,
+    /// The verified customer sending it, if signed in.
+    pub customer: Option<crate::identity::CustomerRef>,
     pub deadline: Instant,
 }
 
@@ -159,6 +161,7 @@ impl Pipeline {
             screened,
             remind,
             message_id: new_record_id(),
+            customer: request.customer,
             deadline,
         })
     }

@@ -106,6 +106,12 @@ impl Pipeline {
         }
     }
 
+    /// `text` with personal data masked, as the guard masks customer messages: for other
+    /// customer text bound for the record (feedback comments).
+    pub fn mask(&self, text: &str) -> String {
+        self.guard.masker.mask(text).text
+    }
+
     /// Answers one customer turn. A live sink gets `meta`, then the text; the returned
     /// reply (the SSE `done` payload) is only produced after the audit commit, and text
     /// that was not generated live reaches the sink only then. Every message accepted

@@ -29,6 +29,9 @@ struct MessageReceived<'a> {
     content: &'a str,
     masked: &'a [PiiKind],
     screen: Screen<'a>,
+    /// The verified customer reference, for a signed-in customer's turn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -203,6 +206,7 @@ fn message_received(turn: &Inbound, message_id: Uuid) -> MessageReceived<'_> {
             advice: screened.asks_for_advice,
             signals: &screened.signals,
         },
+        customer: turn.customer.as_ref().map(|c| c.as_str()),
     }
 }
 
@@ -224,6 +228,13 @@ fn answer_given<'a>(turn: &Inbound, reply: &'a ChatReply, answer: &'a Answer, la
         flags: &answer.flags,
         latency_ms: latency,
     }
+}
+
+/// The conversation's verified customer, for its row.
+fn customer_link(turn: &Inbound) -> Option<(Uuid, String)> {
+    turn.customer
+        .as_ref()
+        .map(|c| (turn.conversation.id, c.as_str().to_string()))
 }
 
 fn new_conversation(turn: &Inbound) -> Option<NewConversation> {
@@ -285,6 +296,7 @@ impl Pipeline {
             ],
             // Refused at commit if a person took the conversation meanwhile.
             requires: (!turn.conversation.is_new).then_some(Requires::Bot(turn.conversation.id)),
+            customer: customer_link(turn),
             ..Default::default()
         };
         self.state_change(turn, reply, &mut events, &mut batch);
@@ -406,6 +418,7 @@ impl Pipeline {
                 &data,
                 0,
             )],
+            customer: customer_link(turn),
             ..Default::default()
         };
         (batch, message_id)

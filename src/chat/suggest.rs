@@ -61,6 +61,7 @@ impl Pipeline {
                 agent: None,
             },
             number: 0,
+            customer: None,
             lang,
             screened,
             remind: false,

@@ -43,6 +43,9 @@ pub struct ChatRequest {
     pub conversation: Option<(Uuid, String)>,
     pub message: UserMessage,
     pub lang: Option<Lang>,
+    /// The signed-in customer, verified from the bank's identity token; recorded with the
+    /// conversation.
+    pub customer: Option<crate::identity::CustomerRef>,
 }
 
 /// The reply object of `POST /v1/chat` and of the SSE `done` event.

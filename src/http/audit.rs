@@ -77,10 +77,13 @@ pub async fn conversation(
         .record_staff_action(staff.actor(), &ConversationRead { conversation_id: id })
         .await?;
     let messages = audit.messages(id).await?;
+    let feedback = audit.feedback(id).await?;
+    let customer_ref = audit.conversation_customer(id).await?;
     let events: Vec<serde_json::Value> = events.iter().map(|e| e.to_json()).collect();
-    Ok(Json(
-        json!({ "conversation_id": id, "messages": messages, "events": events }),
-    ))
+    Ok(Json(json!({
+        "conversation_id": id, "customer_ref": customer_ref, "messages": messages,
+        "feedback": feedback, "events": events,
+    })))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -1,11 +1,13 @@
 //! `POST /v1/chat`, `POST /v1/chat/stream`, `GET /v1/conversations/{id}`: thin adapters
 //! over the pipeline.
 
+use super::customer::Identity;
 use super::error::ApiError;
 use super::extract::{AppJson, AppPath};
 use super::guard::plain_text;
 use super::live::{last_event_id, sse};
 use super::openapi::{ErrorBody, SseEvent, Transcript};
+use super::ratelimit::RateLimits;
 use super::{AppState, HttpLimits};
 use crate::chat::{ChatError, ChatReply, ChatRequest, Pipeline, StreamEvent, Streamed, UserMessage, WholeReply};
 use crate::handoff::{CustomerStatus, Desk};
@@ -83,7 +85,8 @@ pub struct ChatBody {
 }
 
 impl ChatBody {
-    fn parse(self) -> Result<ChatRequest, ApiError> {
+    /// The request, for the customer `customer` verified from the identity header.
+    fn parse(self, customer: Option<crate::identity::CustomerRef>) -> Result<ChatRequest, ApiError> {
         let fields = [
             ("message", Some(&self.message)),
             ("conversation_token", self.conversation_token.as_ref()),
@@ -110,6 +113,7 @@ impl ChatBody {
             conversation,
             message,
             lang,
+            customer,
         })
     }
 }
@@ -118,22 +122,27 @@ impl ChatBody {
 #[utoipa::path(
     post, path = "/v1/chat", tag = "chat",
     request_body = ChatBody,
+    params(("X-Teller-Identity" = Option<String>, Header, pattern = r"^[\x20-\x7E]*$", description = "A signed-in customer's identity token, minted by the bank's server")),
     responses(
         (status = 200, description = "The reply, recorded before it was sent", body = ChatReply),
-        (status = 401, description = "`invalid_conversation_token`", body = ErrorBody),
+        (status = 401, description = "`invalid_conversation_token`, `invalid_identity_token`", body = ErrorBody),
         (status = 404, description = "`conversation_not_found`", body = ErrorBody),
         (status = 409, description = "`conversation_too_long`, `turn_conflict`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
         (status = 422, description = "`message_empty`, `message_too_long`, `invalid_request`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody),
         (status = 503, description = "`audit_unavailable`, `retrieval_unavailable`, `overloaded`", body = ErrorBody),
         (status = 504, description = "`deadline_exceeded`", body = ErrorBody),
     )
 )]
 pub async fn chat(
     State(pipeline): State<Pipeline>,
+    State(identity): State<Identity>,
+    State(limits): State<RateLimits>,
+    headers: HeaderMap,
     AppJson(body): AppJson<ChatBody>,
 ) -> Result<Json<ChatReply>, ApiError> {
-    let request = body.parse()?;
+    let request = turn_request(body, &identity, &limits, &headers)?;
     Ok(Json(pipeline.respond(request, &mut WholeReply).await?))
 }
 
@@ -142,21 +151,26 @@ pub async fn chat(
 #[utoipa::path(
     post, path = "/v1/chat/stream", tag = "chat",
     request_body = ChatBody,
+    params(("X-Teller-Identity" = Option<String>, Header, pattern = r"^[\x20-\x7E]*$", description = "A signed-in customer's identity token, minted by the bank's server")),
     responses(
         (status = 200, description = "Server-sent events", content_type = "text/event-stream", body = SseEvent),
-        (status = 401, description = "`invalid_conversation_token`", body = ErrorBody),
+        (status = 401, description = "`invalid_conversation_token`, `invalid_identity_token`", body = ErrorBody),
         (status = 404, description = "`conversation_not_found`", body = ErrorBody),
         (status = 409, description = "`conversation_too_long`, `turn_conflict`", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
         (status = 422, description = "`message_empty`, `message_too_long`, `invalid_request`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody),
         (status = 503, description = "`audit_unavailable`, `retrieval_unavailable`, `overloaded`", body = ErrorBody),
     )
 )]
 pub async fn chat_stream(
     State(pipeline): State<Pipeline>,
+    State(identity): State<Identity>,
+    State(limits): State<RateLimits>,
+    headers: HeaderMap,
     AppJson(body): AppJson<ChatBody>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let request = body.parse()?;
+    let request = turn_request(body, &identity, &limits, &headers)?;
     // Authorisation problems are plain HTTP errors, before the stream starts.
     if let Some((id, token)) = &request.conversation {
         pipeline.authorise(*id, token).await?;
@@ -174,6 +188,22 @@ pub async fn chat_stream(
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// A turn's request: the body parsed, the identity header verified, and the turn counted
+/// against its conversation's rate limit.
+fn turn_request(
+    body: ChatBody,
+    identity: &Identity,
+    limits: &RateLimits,
+    headers: &HeaderMap,
+) -> Result<ChatRequest, ApiError> {
+    let customer = identity.customer(headers)?;
+    let request = body.parse(customer)?;
+    if let Some((id, _)) = &request.conversation {
+        limits.check_conversation(*id)?;
+    }
+    Ok(request)
 }
 
 fn sse_event(event: StreamEvent) -> Event {
@@ -212,11 +242,13 @@ fn final_event(outcome: Result<Result<ChatReply, ChatError>, tokio::task::JoinEr
         (status = 200, description = "The transcript", body = Transcript),
         (status = 401, description = "`conversation_token_required`, `invalid_conversation_token`", body = ErrorBody),
         (status = 404, description = "`conversation_not_found`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody),
         (status = 503, description = "`audit_unavailable`", body = ErrorBody),
     )
 )]
 pub async fn conversation(
     State(pipeline): State<Pipeline>,
+    State(limits): State<RateLimits>,
     AppPath(id): AppPath<String>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -224,12 +256,13 @@ pub async fn conversation(
         .parse()
         .map_err(|_| ApiError::Chat(ChatError::ConversationNotFound))?;
     let token = conversation_token(&headers).ok_or(ApiError::TokenRequired)?;
+    limits.check_conversation(id)?;
     let messages = pipeline.transcript(id, token).await?;
     Ok(Json(json!({ "conversation_id": id, "messages": messages })))
 }
 
 /// `Authorization: Bearer <token>` or `X-Conversation-Token: <token>`.
-fn conversation_token(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn conversation_token(headers: &HeaderMap) -> Option<&str> {
     crate::auth::bearer(headers).or_else(|| {
         headers
             .get("x-conversation-token")
@@ -253,11 +286,13 @@ fn conversation_token(headers: &HeaderMap) -> Option<&str> {
         (status = 200, description = "The conversation's state: `waiting`, with the place in the queue, or `with_agent`", body = CustomerStatus),
         (status = 401, description = "`conversation_token_required`", body = ErrorBody),
         (status = 404, description = "`conversation_not_found`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody),
         (status = 503, description = "`audit_unavailable`", body = ErrorBody),
     )
 )]
 pub async fn handoff(
     State(desk): State<Desk>,
+    State(limits): State<RateLimits>,
     AppPath(id): AppPath<String>,
     headers: HeaderMap,
 ) -> Result<Json<CustomerStatus>, ApiError> {
@@ -265,6 +300,7 @@ pub async fn handoff(
         .parse()
         .map_err(|_| ApiError::Chat(ChatError::ConversationNotFound))?;
     let token = conversation_token(&headers).ok_or(ApiError::TokenRequired)?;
+    limits.check_conversation(id)?;
     Ok(Json(desk.request(id, token).await?))
 }
 
@@ -285,11 +321,13 @@ pub async fn handoff(
         (status = 200, description = "Server-sent events", content_type = "text/event-stream", body = String),
         (status = 401, description = "`conversation_token_required`", body = ErrorBody),
         (status = 404, description = "`conversation_not_found`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody),
         (status = 503, description = "`audit_unavailable`", body = ErrorBody),
     )
 )]
 pub async fn events(
     State(desk): State<Desk>,
+    State(limits): State<RateLimits>,
     AppPath(id): AppPath<String>,
     headers: HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
@@ -297,6 +335,7 @@ pub async fn events(
         .parse()
         .map_err(|_| ApiError::Chat(ChatError::ConversationNotFound))?;
     let token = conversation_token(&headers).ok_or(ApiError::TokenRequired)?;
+    limits.check_conversation(id)?;
     let stream = desk.customer_stream(id, token, last_event_id(&headers)).await?;
     Ok(sse(stream, |mut s| async move { s.next().await.map(|e| (e, s)) }))
 }

@@ -56,6 +56,18 @@ pub enum ApiError {
     CsrfTokenInvalid,
     #[error("no such route")]
     NotFound,
+    /// Feedback for a message that is not an assistant message of the conversation.
+    #[error("no such assistant message in this conversation")]
+    MessageNotFound,
+    /// An `X-Teller-Identity` token that is malformed, forged, expired, or sent to a
+    /// server without `TELLER_IDENTITY_SECRET`.
+    #[error("the identity token is not valid: {0}")]
+    InvalidIdentity(#[from] crate::identity::IdentityError),
+    #[error("this route needs a signed identity token (X-Teller-Identity)")]
+    IdentityRequired,
+    /// Past a per-IP or per-conversation limit; retry after this many seconds.
+    #[error("too many requests; please retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
     #[error("the service is busy; please retry shortly")]
     Overloaded,
     #[error("the request took too long")]
@@ -100,7 +112,9 @@ impl ApiError {
             | ApiError::InvalidStaffToken
             | ApiError::SessionInvalid => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::CsrfTokenInvalid => StatusCode::FORBIDDEN,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::MessageNotFound => StatusCode::NOT_FOUND,
+            ApiError::InvalidIdentity(_) | ApiError::IdentityRequired => StatusCode::UNAUTHORIZED,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -137,6 +151,10 @@ impl ApiError {
             ApiError::SessionInvalid => "session_invalid",
             ApiError::CsrfTokenInvalid => "csrf_token_invalid",
             ApiError::NotFound => "not_found",
+            ApiError::MessageNotFound => "message_not_found",
+            ApiError::InvalidIdentity(_) => "invalid_identity_token",
+            ApiError::IdentityRequired => "identity_required",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Overloaded => "overloaded",
             ApiError::Timeout => "deadline_exceeded",
             ApiError::Internal(_) => "internal_error",
@@ -212,10 +230,13 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("staff_token_required", 401, "a staff route (or /metrics when TELLER_METRICS_TOKEN_REQUIRED is set) without a staff token"),
     ("invalid_staff_token", 401, "a staff token that is unknown or revoked"),
     ("session_invalid", 401, "an agent console session cookie that is unknown, ended, expired or whose token was revoked"),
+    ("invalid_identity_token", 401, "an X-Teller-Identity token that is malformed, forged or expired, or any one when TELLER_IDENTITY_SECRET is not set"),
+    ("identity_required", 401, "GET /v1/customer/conversations without an X-Teller-Identity token"),
     ("forbidden", 403, "a staff token whose role may not use the route"),
     ("csrf_token_invalid", 403, "a request authenticated by the console cookie, other than GET or HEAD, without the session's X-CSRF-Token"),
     ("not_found", 404, "no such route"),
     ("conversation_not_found", 404, "no such conversation, or a token that does not match it (the two look alike)"),
+    ("message_not_found", 404, "feedback for a message that is not an assistant message of the conversation"),
     ("method_not_allowed", 405, "the route exists, but not with this method"),
     ("body_timeout", 408, "the request body did not arrive within TELLER_BODY_READ_TIMEOUT_MS"),
     ("conversation_too_long", 409, "the conversation has reached its turn limit"),
@@ -234,6 +255,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("message_empty", 422, "the message is empty or only whitespace"),
     ("message_too_long", 422, "the message is over 2,000 characters"),
     ("invalid_request", 422, "well-formed input with a wrong value (a field's type, an unknown language, a bad time)"),
+    ("rate_limited", 429, "over TELLER_RATE_LIMIT_PER_MINUTE from one client IP or TELLER_CONVERSATION_RATE_LIMIT_PER_MINUTE in one conversation; retry after Retry-After"),
     ("headers_too_large", 431, "the request headers are over 32 KiB"),
     ("client_closed_request", 499, "the client went away mid-turn (nobody reads it; logged)"),
     ("internal_error", 500, "a bug; the detail is in the log"),
@@ -254,6 +276,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let ApiError::RateLimited { retry_after } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
         }
         response
     }
@@ -297,6 +324,10 @@ mod tests {
             ApiError::SessionInvalid,
             ApiError::CsrfTokenInvalid,
             ApiError::NotFound,
+            ApiError::MessageNotFound,
+            ApiError::InvalidIdentity(crate::identity::IdentityError::Expired),
+            ApiError::IdentityRequired,
+            ApiError::RateLimited { retry_after: 3 },
             ApiError::Overloaded,
             ApiError::Timeout,
             ApiError::Internal(anyhow::anyhow!("x")),

@@ -7,13 +7,16 @@ pub mod audit;
 pub mod body;
 pub mod chat;
 pub mod console;
+pub mod customer;
 pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod health;
 pub mod live;
 pub mod openapi;
+pub mod ratelimit;
 pub mod refused;
+pub mod widget;
 
 use crate::audit::AuditStore;
 use crate::chat::Pipeline;
@@ -47,6 +50,12 @@ pub struct AppState {
     pub metrics_access: health::MetricsAccess,
     /// The path to a person: queue, take-over, live messages.
     pub desk: crate::handoff::Desk,
+    /// Verifies signed-in customers' identity tokens.
+    pub identity: customer::Identity,
+    /// The public routes' abuse limits.
+    pub rate_limits: ratelimit::RateLimits,
+    /// Who may frame the customer widget.
+    pub widget: widget::WidgetPolicy,
 }
 
 /// Limits applied to the API.
@@ -65,8 +74,17 @@ pub fn api_router(state: AppState, limits: HttpLimits) -> Router {
     // One recorder of refused staff attempts per API (per process), for the staff
     // extractors; its rate limit holds across every staff route.
     let refusals = refused::StaffRefusals::new(state.audit.clone());
-    Router::new()
+    // The customer's routes, each request from one client IP counted.
+    let public = Router::new()
         .merge(chat::router(limits))
+        .merge(customer::router())
+        .route_layer(middleware::from_fn_with_state(
+            state.rate_limits.clone(),
+            ratelimit::per_ip,
+        ));
+    Router::new()
+        .merge(public)
+        .merge(widget::router())
         .merge(audit::router())
         .merge(agent::router())
         .merge(health::router())

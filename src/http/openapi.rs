@@ -5,7 +5,7 @@
 //! `tests/it/contract.rs` fuzzes a running server against it with schemathesis.
 
 use super::error::ERROR_CODES;
-use super::{agent, audit, chat, console, health};
+use super::{agent, audit, chat, console, customer, health, widget};
 use crate::audit::{ConversationSummary, ExportFormat, StoredMessage, Verification};
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -42,6 +42,8 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
         chat::conversation,
         chat::handoff,
         chat::events,
+        customer::feedback,
+        customer::customer_conversations,
         agent::queue,
         agent::stream,
         agent::conversation,
@@ -65,6 +67,12 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
         console::sign_in,
         console::current,
         console::sign_out,
+        widget::loader,
+        widget::frame,
+        widget::frame_script,
+        widget::frame_style,
+        widget::demo,
+        widget::demo_style,
         openapi_json,
     ),
     components(schemas(ErrorBody, ErrorDetail, ExportFormat)),
@@ -75,6 +83,7 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
         (name = "audit", description = "The compliance API: staff tokens with the `compliance` role"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
         (name = "console", description = "The agent console: its page and its cookie sessions"),
+        (name = "widget", description = "The customer chat widget: loader, frame and demo page"),
     )
 )]
 pub struct ApiDoc;
@@ -258,7 +267,11 @@ pub struct AuditEvent {
 #[derive(Serialize, ToSchema)]
 pub struct AuditConversation {
     pub conversation_id: Uuid,
+    /// The verified customer reference (signed-in customers only).
+    pub customer_ref: Option<String>,
     pub messages: Vec<StoredMessage>,
+    /// The current rating of each rated assistant message (every change is an event).
+    pub feedback: Vec<crate::audit::StoredFeedback>,
     pub events: Vec<AuditEvent>,
 }
 

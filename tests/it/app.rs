@@ -53,6 +53,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     settings.prompts_dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts"));
     settings.bind = "127.0.0.1:0".into();
     settings.database_url = options.database_url;
+    // Tests send many requests from one address; the rate limits have tests of their own.
+    settings.rate_limit_per_minute = 0;
+    settings.conversation_rate_limit_per_minute = 0;
     if let Some(base) = options.llm {
         settings.openai_base_url = Some(base);
         settings.openai_api_key = Some("test-key".to_string().into());

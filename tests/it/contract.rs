@@ -437,6 +437,9 @@ async fn schemathesis_finds_no_server_error_and_no_response_outside_the_schema()
         .arg("serve")
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        // The fuzzer sends thousands of requests from one address.
+        .env("TELLER_RATE_LIMIT_PER_MINUTE", "0")
+        .env("TELLER_CONVERSATION_RATE_LIMIT_PER_MINUTE", "0")
         .env("TELLER_DATA_DIR", data.path())
         .env("TELLER_KB_DIR", crate::helpers::fixture("kb"))
         .env(

@@ -4,6 +4,7 @@
 mod app;
 mod audit;
 mod blind;
+mod browser;
 mod chat;
 mod cli;
 mod compliance;
@@ -20,3 +21,4 @@ mod retrieval;
 mod sse;
 mod standin;
 mod turns;
+mod widget;
