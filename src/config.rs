@@ -109,6 +109,13 @@ pub struct Settings {
     /// Requests per minute in one conversation on the public customer routes; 0 turns the
     /// limit off (`TELLER_CONVERSATION_RATE_LIMIT_PER_MINUTE`).
     pub conversation_rate_limit_per_minute: u32,
+    /// When colleagues answer, `[Day-Day ]HH:MM-HH:MM` (`TELLER_STAFFED_HOURS`, e.g.
+    /// `Mon-Fri 08:00-20:00`); unset: always. Outside them a waiting customer is told when
+    /// someone will be there instead of an estimate.
+    pub staffed_hours: Option<String>,
+    /// The time zone of the staffed hours, a UTC offset (`TELLER_STAFFED_UTC_OFFSET`,
+    /// e.g. `+08:00`; default `+00:00`).
+    pub staffed_utc_offset: Option<String>,
 }
 
 /// Defaults, as a serialisable layer under the file and the environment.
@@ -203,6 +210,8 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TELLER_CHECKPOINT_INTERVAL_MS", "checkpoint_interval_ms"),
     ("TELLER_WIDGET_ORIGINS", "widget_origins"),
     ("TELLER_IDENTITY_SECRET", "identity_secret"),
+    ("TELLER_STAFFED_HOURS", "staffed_hours"),
+    ("TELLER_STAFFED_UTC_OFFSET", "staffed_utc_offset"),
     ("TELLER_RATE_LIMIT_PER_MINUTE", "rate_limit_per_minute"),
     (
         "TELLER_CONVERSATION_RATE_LIMIT_PER_MINUTE",
@@ -293,6 +302,9 @@ impl Settings {
                 bail!("DATABASE_URL must start with postgres://, postgresql:// or sqlite: (got {url:?})");
             }
         }
+        if let Err(why) = self.staffed_hours() {
+            bail!("TELLER_STAFFED_HOURS / TELLER_STAFFED_UTC_OFFSET: {why}");
+        }
         for origin in self.widget_origins() {
             if !valid_origin(&origin) {
                 bail!("TELLER_WIDGET_ORIGINS: {origin:?} is not an origin (scheme://host[:port], no path)");
@@ -374,6 +386,16 @@ impl Settings {
 
     pub fn link_domains(&self) -> Vec<String> {
         split_list(self.link_domains.as_deref())
+    }
+
+    /// The contact centre's staffed hours, if configured.
+    pub fn staffed_hours(&self) -> Result<Option<crate::handoff::wait::StaffedHours>, String> {
+        self.staffed_hours
+            .as_deref()
+            .map(|h| {
+                crate::handoff::wait::StaffedHours::parse(h, self.staffed_utc_offset.as_deref().unwrap_or("+00:00"))
+            })
+            .transpose()
     }
 
     /// The origins allowed to frame the widget, as configured.

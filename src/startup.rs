@@ -203,7 +203,8 @@ impl Application {
             DbKind::Sqlite => None,
         };
         let feed = LiveFeed::start(audit.clone(), listen_url);
-        let desk = Desk::new(audit.clone(), pipeline.clone(), feed);
+        let hours = settings.staffed_hours().map_err(anyhow::Error::msg)?;
+        let desk = Desk::new(audit.clone(), pipeline.clone(), feed, hours);
         let listener = server::bind(&settings.bind)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;

@@ -18,6 +18,9 @@ const STRINGS = {
     thinking: "The assistant is writing…", agentTyping: (n) => `${n} is typing…`,
     waiting: (p) => p ? `You are waiting for a colleague: number ${p} in the queue. Please keep this window open; we will tell you here when someone joins.`
       : "You are waiting for a colleague. Please keep this window open; we will tell you here when someone joins.",
+    estimate: (m) => ` A colleague usually joins within about ${m} minute${m === 1 ? "" : "s"}.`,
+    noEstimate: "",
+    afterHours: (at) => ` Our colleagues are not working right now; someone will reply from ${at}. You can leave this window open, or come back later.`,
     joined: (n) => `${n || "A colleague"} from Lantern Bank has joined.`,
     withAgent: "You are now talking to a colleague.", closed: "This conversation has ended. Write again to start a new one.",
     backToBot: "The assistant is answering again.",
@@ -43,6 +46,9 @@ const STRINGS = {
     thinking: "助手正在输入…", agentTyping: (n) => `${n} 正在输入…`,
     waiting: (p) => p ? `正在为您转接人工客服：您排在第 ${p} 位。请保持此窗口打开，有同事接入时会在这里通知您。`
       : "正在为您转接人工客服。请保持此窗口打开，有同事接入时会在这里通知您。",
+    estimate: (m) => ` 通常约 ${m} 分钟内会有同事接入。`,
+    noEstimate: "",
+    afterHours: (at) => ` 人工客服目前不在服务时间；将于 ${at} 起回复您。您可以保持此窗口打开，或稍后再来。`,
     joined: (n) => `灯塔银行的 ${n || "同事"} 已加入对话。`,
     withAgent: "您现在正在与人工客服对话。", closed: "本次对话已结束。再次发送消息即可开始新的对话。",
     backToBot: "智能助手将继续为您解答。",
@@ -244,7 +250,7 @@ function personButton(item) {
     if (!response.ok) { button.disabled = false; await showError(response); return; }
     const reply = await response.json();
     button.remove();
-    setState(reply.state, reply.queue_position, reply.reason);
+    setState(reply.state, reply.queue_position, reply.reason, reply.wait);
     follow();
   });
   let actions = item.querySelector(".actions");
@@ -278,7 +284,20 @@ function userMessage(text, id) {
 
 // ---- state: waiting, with a colleague, safety steps -----------------------------------
 
-function setState(state, position, reason) {
+/** What the customer is told of the wait: an estimate when the server has one, or when
+ * colleagues will be there outside staffed hours; nothing invented. */
+function waitText(wait) {
+  if (!wait) return "";
+  if (wait.staffed === false && wait.next_staffed_at) {
+    const at = new Date(wait.next_staffed_at).toLocaleString(lang === "zh-CN" ? "zh-CN" : "en-GB",
+      { weekday: "long", hour: "2-digit", minute: "2-digit" });
+    return t("afterHours", at);
+  }
+  if (wait.estimated_wait_seconds != null) return t("estimate", Math.max(1, Math.ceil(wait.estimated_wait_seconds / 60)));
+  return t("noEstimate");
+}
+
+function setState(state, position, reason, wait) {
   if (!conversation) return;
   const previous = conversation.state;
   conversation.state = state;
@@ -291,7 +310,7 @@ function setState(state, position, reason) {
     $("safety-title").textContent = t("safetyTitle");
     $("safety-text").textContent = conversation.reason === "lost_card" ? t("safetyCard") : t("safetyFraud");
   }
-  if (state === "waiting") status.textContent = t("waiting", position);
+  if (state === "waiting") status.textContent = t("waiting", position) + waitText(wait);
   else if (state === "with_agent" && previous !== "with_agent") status.textContent = t("withAgent");
   else if (state === "closed") status.textContent = t("closed");
   else if (state === "bot" && previous && previous !== "bot") status.textContent = t("backToBot");
@@ -457,7 +476,7 @@ function follow() {
       if (!response.ok) throw new Error(String(response.status));
       backoff = 1000;
       for await (const { event, id, data } of sse(response)) {
-        if (event === "state") setState(data.state, data.queue_position, data.reason);
+        if (event === "state") setState(data.state, data.queue_position, data.reason, data.wait);
         else if (event === "agent_joined") {
           status.textContent = t("joined", data.name);
           notice(t("joined", data.name));

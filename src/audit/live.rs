@@ -337,6 +337,23 @@ impl AuditStore {
         Ok(row.map(|(ahead,)| ahead as usize + 1))
     }
 
+    /// How long the `limit` most recent claims waited in the queue, in seconds.
+    pub async fn recent_claim_seconds(&self, limit: i64) -> Result<Vec<f64>, AuditError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT queued_at, claimed_at FROM conversations WHERE claimed_at IS NOT NULL AND queued_at IS NOT NULL \
+             ORDER BY claimed_at DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let time = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+        Ok(rows
+            .iter()
+            .filter_map(|(queued, claimed)| Some((time(claimed)? - time(queued)?).num_milliseconds() as f64 / 1e3))
+            .filter(|s| *s >= 0.0)
+            .collect())
+    }
+
     /// Waiting conversations per handoff reason (for the queue-length gauge).
     pub async fn waiting_by_reason(&self) -> Result<Vec<(String, i64)>, AuditError> {
         Ok(sqlx::query_as(

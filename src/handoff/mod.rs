@@ -10,6 +10,7 @@ pub mod feed;
 pub mod metrics;
 pub mod state;
 pub mod stream;
+pub mod wait;
 
 use crate::audit::live::{
     LiveKind, MessageData, NewLiveEvent, QueueEntry, Requires, StateData, StateUpdate, Status, StoredSuggestion,
@@ -133,6 +134,8 @@ pub struct CustomerStatus {
     pub state: ConversationState,
     pub reason: Option<HandoffReason>,
     pub queue_position: Option<usize>,
+    /// While waiting: the estimated wait, or when colleagues will be there.
+    pub wait: Option<wait::Wait>,
 }
 
 /// A colleague's message as sent.
@@ -168,6 +171,8 @@ pub struct Desk {
     audit: Arc<AuditStore>,
     pipeline: Pipeline,
     feed: Arc<feed::LiveFeed>,
+    /// When colleagues answer; `None`: always.
+    hours: Option<wait::StaffedHours>,
 }
 
 /// What a colleague's action can fail with.
@@ -256,8 +261,24 @@ fn agent_text(raw: &str) -> Result<String, ChatError> {
 }
 
 impl Desk {
-    pub fn new(audit: Arc<AuditStore>, pipeline: Pipeline, feed: Arc<feed::LiveFeed>) -> Self {
-        Self { audit, pipeline, feed }
+    pub fn new(
+        audit: Arc<AuditStore>,
+        pipeline: Pipeline,
+        feed: Arc<feed::LiveFeed>,
+        hours: Option<wait::StaffedHours>,
+    ) -> Self {
+        Self {
+            audit,
+            pipeline,
+            feed,
+            hours,
+        }
+    }
+
+    /// What the customer at `position` in the queue is told of the wait.
+    pub async fn wait(&self, position: usize) -> wait::Wait {
+        let recent = self.audit.recent_claim_seconds(wait::SAMPLES).await.unwrap_or_default();
+        wait::estimate(position, recent, self.hours.as_ref(), chrono::Utc::now())
     }
 
     pub fn feed(&self) -> &Arc<feed::LiveFeed> {
@@ -337,11 +358,16 @@ impl Desk {
                 .map_err(ChatError::AuditUnavailable)?,
             _ => None,
         };
+        let wait = match queue_position {
+            Some(position) => Some(self.wait(position).await),
+            None => None,
+        };
         Ok(CustomerStatus {
             conversation_id: status.conversation_id,
             state: status.state,
             reason: status.reason,
             queue_position,
+            wait,
         })
     }
 

@@ -133,16 +133,25 @@ impl CustomerStream {
         self.desk.audit.queue_position(self.conversation).await.ok().flatten()
     }
 
+    /// The wait at the place last told, while waiting.
+    async fn wait(&self) -> Option<super::wait::Wait> {
+        match self.position {
+            Some(position) => Some(self.desk.wait(position).await),
+            None => None,
+        }
+    }
+
     async fn position_changed(&mut self, seq: i64) -> Option<Outgoing> {
         let position = self.position().await;
         if position == self.position {
             return None;
         }
         self.position = position;
+        let wait = self.wait().await;
         Some(Outgoing {
             id: Cursor::id(seq, 0),
             event: "state",
-            data: json!({ "state": ConversationState::Waiting, "queue_position": position }),
+            data: json!({ "state": ConversationState::Waiting, "queue_position": position, "wait": wait }),
         })
     }
 
@@ -155,11 +164,12 @@ impl CustomerStream {
                 };
                 self.waiting = data.state == ConversationState::Waiting;
                 self.position = if self.waiting { self.position().await } else { None };
+                let wait = self.wait().await;
                 let mut events = vec![Outgoing {
                     id: id(0),
                     event: "state",
                     data: json!({
-                        "state": data.state, "queue_position": self.position, "reason": data.reason,
+                        "state": data.state, "queue_position": self.position, "reason": data.reason, "wait": wait,
                     }),
                 }];
                 if data.state == ConversationState::WithAgent && data.from != ConversationState::WithAgent {

@@ -706,3 +706,79 @@ async fn an_assistant_reply_is_refused_at_commit_once_a_person_owns_the_conversa
         assert!(store.append(reply("alex")).await.is_ok());
     }
 }
+
+#[tokio::test]
+async fn a_waiting_customer_is_told_an_estimate_only_from_real_claims_and_when_colleagues_return() {
+    let app = spawn_app_with(AppOptions::default()).await;
+    let agent = staff(&app, "alex", StaffRole::Agent).await;
+    let handoff = |reply: Value| {
+        let app = &app;
+        async move {
+            let (id, token) = ids(&reply);
+            post(
+                &app.address,
+                &app.client,
+                &format!("/v1/conversations/{id}/handoff"),
+                &token,
+                None,
+            )
+            .await
+            .1
+        }
+    };
+    // No claims yet: no estimate is made up.
+    let first = handoff(app.ask("Hello, I have a question about my statement").await).await;
+    assert_eq!(first["wait"]["staffed"], true, "{first}");
+    assert!(first["wait"]["estimated_wait_seconds"].is_null(), "{first}");
+    // Three claims later, an estimate.
+    for n in 0..3 {
+        let waiting = handoff(app.ask(&format!("Question number {n} about my account")).await).await;
+        let id = waiting["conversation_id"].as_str().unwrap();
+        post(
+            &app.address,
+            &app.client,
+            &format!("/v1/agent/conversations/{id}/claim"),
+            &agent,
+            None,
+        )
+        .await;
+    }
+    let later = handoff(app.ask("Another question about my statement").await).await;
+    assert_eq!(later["queue_position"], 2, "{later}");
+    assert!(later["wait"]["estimated_wait_seconds"].as_u64().is_some(), "{later}");
+
+    // Outside staffed hours: when someone will be there, and no estimate.
+    let closed = spawn_app_with(AppOptions {
+        tweak: |s| {
+            use chrono::Timelike;
+            let h = (chrono::Utc::now().hour() + 2) % 22;
+            s.staffed_hours = Some(format!("{h:02}:00-{:02}:00", h + 1));
+        },
+        ..Default::default()
+    })
+    .await;
+    let reply = closed.ask("Hello there").await;
+    let (id, token) = ids(&reply);
+    let (_, state) = post(
+        &closed.address,
+        &closed.client,
+        &format!("/v1/conversations/{id}/handoff"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(state["wait"]["staffed"], false, "{state}");
+    assert!(state["wait"]["estimated_wait_seconds"].is_null());
+    let at = chrono::DateTime::parse_from_rfc3339(state["wait"]["next_staffed_at"].as_str().unwrap()).unwrap();
+    assert!(at > chrono::Utc::now(), "{state}");
+    // The events stream says the same.
+    let (_, stream) = EventStream::open(
+        &closed.client,
+        &format!("{}/v1/conversations/{id}/events", closed.address),
+        &token,
+        None,
+    )
+    .await;
+    let told = stream.unwrap().next_named("state", WAIT).await.unwrap();
+    assert_eq!(told.data["wait"]["staffed"], false, "{:?}", told.data);
+}
