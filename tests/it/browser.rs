@@ -86,10 +86,22 @@ impl Drop for Driver {
     fn drop(&mut self) {
         // The group, not only chromedriver: a browser whose session was never closed would
         // otherwise outlive it.
+        // Until the group is empty: a browser forking while the signal went out leaves a
+        // child behind that the next round ends.
         let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for _ in 0..50 {
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            let left = Command::new("kill")
+                .args(["-0", "--", &group])
+                .stderr(Stdio::null())
+                .status();
+            if !left.is_ok_and(|s| s.success()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 

@@ -6,24 +6,16 @@
 
 use crate::app::{spawn_app, spawn_app_with, AppOptions, TestApp};
 use crate::audit::databases;
-use fantoccini::{Client, ClientBuilder, Locator};
+use crate::browser::{button, click, find, labelled, screenshots, wait_for_text, Driver, WAIT};
+use fantoccini::Client;
 use futures::StreamExt;
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use teller::audit::{AuditStore, StaffRole};
 use teller::http::console::CONTENT_SECURITY_POLICY;
 use tempfile::TempDir;
-
-/// Every wait in these tests, for an element, a text or an event.
-const WAIT: Duration = Duration::from_secs(10);
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
 
 async fn token(app: &TestApp, name: &str, role: StaffRole) -> String {
     let url = teller::startup::database_url(&app.settings).unwrap();
@@ -265,95 +257,6 @@ async fn the_console_is_served_under_a_strict_policy_and_its_session_is_locked_d
 
 // ---- the browser ------------------------------------------------------------------------
 
-/// chromedriver on a free port, in a process group of its own with the browsers it
-/// starts, all ended when dropped (also when the test panics before closing them).
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    async fn start() -> Option<Self> {
-        if !Path::new(CHROMEDRIVER).exists() {
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .process_group(0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let driver = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + WAIT;
-        let client = reqwest::Client::new();
-        loop {
-            if let Ok(response) = client.get(format!("{}/status", driver.url)).send().await {
-                if response.status().is_success() {
-                    return Some(driver);
-                }
-            }
-            assert!(Instant::now() < deadline, "chromedriver did not answer within {WAIT:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// A new browser with a profile of its own.
-    async fn browser(&self, profile: &TempDir) -> Client {
-        let args = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--window-size=1280,900",
-            "--lang=en-GB",
-        ]
-        .map(String::from)
-        .into_iter()
-        .chain([format!("--user-data-dir={}", profile.path().display())])
-        .collect::<Vec<_>>();
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert("goog:chromeOptions".into(), json!({ "binary": CHROMIUM, "args": args }));
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        ClientBuilder::new(connector)
-            .capabilities(capabilities)
-            .connect(&self.url)
-            .await
-            .expect("a chromium session")
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        // The group, not only chromedriver: a browser whose session was never closed would
-        // otherwise outlive it.
-        // Until the group is empty: a browser forking while the signal went out leaves a
-        // child behind that the next round ends.
-        let group = format!("-{}", self.child.id());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for _ in 0..50 {
-            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-            let left = Command::new("kill")
-                .args(["-0", "--", &group])
-                .stderr(Stdio::null())
-                .status();
-            if !left.is_ok_and(|s| s.success()) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
 /// A TCP proxy in front of the app that can cut every connection and refuse new ones for
 /// a while, to make the console's event stream reconnect. It keeps the head of each
 /// request for the agent stream, to show what the page sent when it came back.
@@ -408,61 +311,6 @@ impl CuttingProxy {
     }
 }
 
-/// XPath for a string literal (no quote-escaping needed for the texts used here).
-fn literal(text: &str) -> String {
-    assert!(!text.contains('"'));
-    format!("\"{text}\"")
-}
-
-/// A button by its accessible name (its text).
-fn button(name: &str) -> String {
-    format!("//button[normalize-space(.)={}]", literal(name))
-}
-
-/// A form field by the text of its label.
-fn labelled(label: &str) -> String {
-    format!("//*[@id=//label[normalize-space(.)={}]/@for]", literal(label))
-}
-
-async fn find(browser: &Client, xpath: &str) -> fantoccini::elements::Element {
-    browser
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath(xpath))
-        .await
-        .unwrap_or_else(|e| panic!("{xpath} did not appear within {WAIT:?}: {e}"))
-}
-
-/// Waits until the element at `xpath` is displayed and enabled, then clicks it.
-async fn click(browser: &Client, xpath: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let element = find(browser, xpath).await;
-        if element.is_displayed().await.unwrap_or(false) && element.is_enabled().await.unwrap_or(false) {
-            element.click().await.unwrap();
-            return;
-        }
-        assert!(Instant::now() < deadline, "{xpath} not clickable within {WAIT:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until the text of the element at `xpath` contains `expected`.
-async fn wait_for_text(browser: &Client, xpath: &str, expected: &str) {
-    let deadline = Instant::now() + WAIT;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        if let Ok(element) = browser.find(Locator::XPath(xpath)).await {
-            last = element.text().await.unwrap_or_default();
-            if last.contains(expected) {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{xpath} did not show {expected:?} within {WAIT:?}; it showed {last:?}");
-}
-
 async fn sign_in_through_the_page(browser: &Client, origin: &str, token: &str) {
     browser.goto(&format!("{origin}/console")).await.unwrap();
     find(browser, &labelled("Staff token"))
@@ -504,12 +352,6 @@ async fn accessibility_violations(browser: &Client, view: &str) -> Vec<Value> {
     all.into_iter()
         .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
         .collect()
-}
-
-fn screenshots() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// The customer's own event stream, collecting each event's raw data as it arrives.
