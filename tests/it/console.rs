@@ -323,14 +323,9 @@ async fn sign_in_through_the_page(browser: &Client, origin: &str, token: &str) {
 }
 
 /// WCAG 2.2 A/AA violations that axe-core rates serious or critical on the page as it is
-/// now. axe-core comes from the npm registry: `.ci/run` unpacks it and sets `TELLER_AXE` to
-/// its `axe.min.js`; without it the scan says it was skipped.
+/// now (axe-core, vendored under tests/fixtures/axe, as the widget's tests use it).
 async fn accessibility_violations(browser: &Client, view: &str) -> Vec<Value> {
-    let Some(path) = std::env::var_os("TELLER_AXE").filter(|p| !p.is_empty()) else {
-        eprintln!("axe {view}: skipped (TELLER_AXE not set; .ci/run installs axe-core)");
-        return Vec::new();
-    };
-    let axe = std::fs::read_to_string(&path).expect("TELLER_AXE names axe.min.js");
+    let axe = std::fs::read_to_string(crate::helpers::fixture("axe/axe.min.js")).expect("the vendored axe-core");
     // Injected through WebDriver, which the page's CSP does not govern.
     browser
         .execute(&format!("{axe}\nwindow.__tellerAxe = axe;"), vec![])
