@@ -177,7 +177,10 @@ async fn exchange(pair: Pair, rounds: usize, disconnects: Arc<AtomicUsize>, clie
                     .unwrap();
             }
         }
-        let text = format!("customer {} says {n}", pair.id);
+        // No conversation id in the text: a UUID's digits can pass for a card number, and
+        // the masker would rightly change the text on its way (each stream only sees its
+        // own conversation, so the round number is enough).
+        let text = format!("the customer says {n}");
         let sent = Instant::now();
         post(
             &client,
@@ -190,7 +193,7 @@ async fn exchange(pair: Pair, rounds: usize, disconnects: Arc<AtomicUsize>, clie
         if let Some(at) = await_text(&mut agent, "customer_message", &text, &mut agent_seen, &mut tally).await {
             tally.to_agent.push((at - sent).as_secs_f64() * 1e3);
         }
-        let text = format!("agent {} says {n}", pair.id);
+        let text = format!("the colleague says {n}");
         let sent = Instant::now();
         post(
             &client,
