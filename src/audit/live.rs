@@ -207,7 +207,6 @@ pub struct StoredSuggestion {
     pub id: Uuid,
     pub agent: String,
     pub text: String,
-    pub outcome: Option<String>,
 }
 
 const STATUS_COLUMNS: &str =
@@ -510,22 +509,21 @@ impl AuditStore {
 
     /// Drafts not yet sent or discarded in a conversation, read in a transaction.
     pub async fn open_suggestions_in(conn: &mut AnyConnection, id: Uuid) -> Result<Vec<StoredSuggestion>, AuditError> {
-        let rows: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, agent, text, outcome FROM suggestions WHERE conversation_id = $1 AND outcome IS NULL \
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT id, agent, text FROM suggestions WHERE conversation_id = $1 AND outcome IS NULL \
              ORDER BY created_at",
         )
         .bind(id.to_string())
         .fetch_all(&mut *conn)
         .await?;
         rows.into_iter()
-            .map(|(sid, agent, text, outcome)| {
+            .map(|(sid, agent, text)| {
                 Ok(StoredSuggestion {
                     id: sid
                         .parse()
                         .map_err(|_| AuditError::InvalidRecord(format!("suggestion id {sid:?}")))?,
                     agent,
                     text,
-                    outcome,
                 })
             })
             .collect()

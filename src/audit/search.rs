@@ -83,15 +83,6 @@ impl AuditStore {
         Ok(row.and_then(|(c,)| c))
     }
 
-    /// The stored token hash of a conversation, if it exists.
-    pub async fn conversation_token_hash(&self, id: Uuid) -> Result<Option<String>, AuditError> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT token_hash FROM conversations WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|(hash,)| hash))
-    }
-
     /// A conversation's messages in order (the customer-visible transcript).
     pub async fn messages(&self, conversation_id: Uuid) -> Result<Vec<StoredMessage>, AuditError> {
         let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 ORDER BY event_seq, id");

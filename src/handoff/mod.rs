@@ -281,14 +281,6 @@ impl Desk {
         wait::estimate(position, recent, self.hours.as_ref(), chrono::Utc::now())
     }
 
-    pub fn feed(&self) -> &Arc<feed::LiveFeed> {
-        &self.feed
-    }
-
-    pub fn pipeline(&self) -> &Pipeline {
-        &self.pipeline
-    }
-
     /// Moves a conversation one step (claim, release, resolve); returns its status after.
     async fn step(
         &self,
@@ -664,7 +656,6 @@ impl Desk {
             id: suggestion_id,
             agent: staff.name.clone(),
             text: suggestion.text.clone(),
-            outcome: None,
         };
         let event = NewEvent::of(
             staff.actor(),

@@ -44,7 +44,7 @@ impl From<HandoffError> for ApiError {
 }
 
 /// A conversation id in a path: anything but a UUID is a conversation that does not exist.
-fn conversation_id(id: &str) -> Result<Uuid, ApiError> {
+pub(super) fn conversation_id(id: &str) -> Result<Uuid, ApiError> {
     id.parse()
         .map_err(|_| ApiError::Chat(crate::chat::ChatError::ConversationNotFound))
 }

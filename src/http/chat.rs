@@ -252,13 +252,18 @@ pub async fn conversation(
     AppPath(id): AppPath<String>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| ApiError::Chat(ChatError::ConversationNotFound))?;
-    let token = conversation_token(&headers).ok_or(ApiError::TokenRequired)?;
+    let (id, token) = customer_conversation(&id, &headers)?;
     limits.check_conversation(id)?;
     let messages = pipeline.transcript(id, token).await?;
     Ok(Json(json!({ "conversation_id": id, "messages": messages })))
+}
+
+/// The conversation a customer route names and the token that must open it: an id that
+/// is not a UUID is a conversation that does not exist.
+fn customer_conversation<'h>(id: &str, headers: &'h HeaderMap) -> Result<(Uuid, &'h str), ApiError> {
+    let id = super::agent::conversation_id(id)?;
+    let token = conversation_token(headers).ok_or(ApiError::TokenRequired)?;
+    Ok((id, token))
 }
 
 /// `Authorization: Bearer <token>` or `X-Conversation-Token: <token>`.
@@ -296,10 +301,7 @@ pub async fn handoff(
     AppPath(id): AppPath<String>,
     headers: HeaderMap,
 ) -> Result<Json<CustomerStatus>, ApiError> {
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| ApiError::Chat(ChatError::ConversationNotFound))?;
-    let token = conversation_token(&headers).ok_or(ApiError::TokenRequired)?;
+    let (id, token) = customer_conversation(&id, &headers)?;
     limits.check_conversation(id)?;
     Ok(Json(desk.request(id, token).await?))
 }
@@ -331,10 +333,7 @@ pub async fn events(
     AppPath(id): AppPath<String>,
     headers: HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| ApiError::Chat(ChatError::ConversationNotFound))?;
-    let token = conversation_token(&headers).ok_or(ApiError::TokenRequired)?;
+    let (id, token) = customer_conversation(&id, &headers)?;
     limits.check_conversation(id)?;
     let stream = desk.customer_stream(id, token, last_event_id(&headers)).await?;
     Ok(sse(stream, |mut s| async move { s.next().await.map(|e| (e, s)) }))
