@@ -82,6 +82,18 @@ pub struct SseEvent {
 }
 
 impl TestApp {
+    /// A staff token of `role` in this app's audit store (shown once, as `teller token
+    /// create` prints it).
+    pub async fn staff_token(&self, name: &str, role: teller::audit::StaffRole) -> String {
+        let url = teller::startup::database_url(&self.settings).unwrap();
+        teller::audit::AuditStore::connect(&url)
+            .await
+            .unwrap()
+            .create_token(name, role)
+            .await
+            .unwrap()
+    }
+
     pub async fn post_raw(&self, path: &str, body: String, content_type: &str) -> (StatusCode, Value) {
         let response = self
             .client

@@ -6,23 +6,13 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use teller::audit::{AuditStore, StaffRole};
 
-async fn staff_token(app: &crate::app::TestApp, name: &str, role: StaffRole) -> String {
-    let url = teller::startup::database_url(&app.settings).unwrap();
-    AuditStore::connect(&url)
-        .await
-        .unwrap()
-        .create_token(name, role)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn only_compliance_tokens_read_the_record_and_every_read_is_recorded() {
     let app = spawn_app().await;
     let reply = app.ask("What is the annual fee for the Gold card?").await;
     let id = reply["conversation_id"].as_str().unwrap().to_string();
-    let compliance = staff_token(&app, "carol", StaffRole::Compliance).await;
-    let agent = staff_token(&app, "adam", StaffRole::Agent).await;
+    let compliance = app.staff_token("carol", StaffRole::Compliance).await;
+    let agent = app.staff_token("adam", StaffRole::Agent).await;
     let customer = reply["conversation_token"].as_str().unwrap();
 
     for path in [

@@ -13,19 +13,9 @@ use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use teller::audit::{AuditStore, StaffRole};
+use teller::audit::StaffRole;
 use teller::http::console::CONTENT_SECURITY_POLICY;
 use tempfile::TempDir;
-
-async fn token(app: &TestApp, name: &str, role: StaffRole) -> String {
-    let url = teller::startup::database_url(&app.settings).unwrap();
-    AuditStore::connect(&url)
-        .await
-        .unwrap()
-        .create_token(name, role)
-        .await
-        .unwrap()
-}
 
 fn header(response: &reqwest::Response, name: impl reqwest::header::AsHeaderName) -> &str {
     response.headers().get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
@@ -99,9 +89,9 @@ async fn the_console_is_served_under_a_strict_policy_and_its_session_is_locked_d
         );
 
         // Compliance officers and admins have no console; unknown tokens are refused.
-        let officer = token(&app, "olga", StaffRole::Compliance).await;
-        let admin = token(&app, "ada", StaffRole::Admin).await;
-        let agent = token(&app, "alex", StaffRole::Agent).await;
+        let officer = app.staff_token("olga", StaffRole::Compliance).await;
+        let admin = app.staff_token("ada", StaffRole::Admin).await;
+        let agent = app.staff_token("alex", StaffRole::Agent).await;
         for other in [&officer, &admin] {
             let refused = sign_in(&app, other, false).await;
             assert!(refused.headers().get(SET_COOKIE).is_none());
@@ -394,8 +384,8 @@ async fn an_agent_takes_over_a_waiting_customer_in_the_browser_and_a_colleague_i
     // whose timings it would skew and whose load would stretch its own waits.
     let _heavy = crate::helpers::heavy().await;
     let app = spawn_app().await;
-    let alex = token(&app, "alex", StaffRole::Agent).await;
-    let sam = token(&app, "sam", StaffRole::Agent).await;
+    let alex = app.staff_token("alex", StaffRole::Agent).await;
+    let sam = app.staff_token("sam", StaffRole::Agent).await;
 
     let first_profile = TempDir::new().unwrap();
     // The first agent reaches Teller through a proxy that can cut the connection.

@@ -3,23 +3,13 @@
 //! asked, every documented operation routed — and schemathesis fuzzing the server against
 //! its own `/openapi.json`.
 
-use crate::app::{spawn_app_with, AppOptions, TestApp};
+use crate::app::{spawn_app_with, AppOptions};
 use crate::audit::databases;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use teller::audit::{AuditStore, StaffRole};
-
-async fn staff_token(app: &TestApp, role: StaffRole) -> String {
-    let url = teller::startup::database_url(&app.settings).unwrap();
-    AuditStore::connect(&url)
-        .await
-        .unwrap()
-        .create_token("contract", role)
-        .await
-        .unwrap()
-}
 
 /// Sends `request` and asserts a JSON error with `status` and `code`.
 async fn expect_error(request: reqwest::RequestBuilder, status: StatusCode, code: &str) -> reqwest::header::HeaderMap {
@@ -47,7 +37,7 @@ async fn every_error_is_json_with_a_stable_code_on_both_stores() {
             ..Default::default()
         })
         .await;
-        let staff = staff_token(&app, StaffRole::Compliance).await;
+        let staff = app.staff_token("contract", StaffRole::Compliance).await;
         let c = &app.client;
         let at = |path: &str| format!("{}{path}", app.address);
         let audit = |path: &str| c.get(at(path)).bearer_auth(&staff);
@@ -190,7 +180,7 @@ async fn every_error_is_json_with_a_stable_code_on_both_stores() {
 #[tokio::test]
 async fn conversation_content_and_tokens_are_never_cached() {
     let app = spawn_app_with(AppOptions::default()).await;
-    let staff = staff_token(&app, StaffRole::Compliance).await;
+    let staff = app.staff_token("contract", StaffRole::Compliance).await;
     let no_store = |response: &reqwest::Response| {
         response
             .headers()
@@ -267,7 +257,7 @@ async fn metrics_can_require_a_staff_token() {
         "invalid_staff_token",
     )
     .await;
-    let agent = staff_token(&closed, StaffRole::Agent).await;
+    let agent = closed.staff_token("contract", StaffRole::Agent).await;
     let response = closed.client.get(&url).bearer_auth(agent).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.text().await.unwrap().contains("teller_http_requests_total"));

@@ -11,16 +11,6 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use teller::audit::{AuditStore, StaffRole};
 
-pub async fn staff(app: &TestApp, name: &str, role: StaffRole) -> String {
-    let url = teller::startup::database_url(&app.settings).unwrap();
-    AuditStore::connect(&url)
-        .await
-        .unwrap()
-        .create_token(name, role)
-        .await
-        .unwrap()
-}
-
 pub async fn post(
     app_base: &str,
     client: &reqwest::Client,
@@ -81,7 +71,7 @@ async fn apps(test: &str) -> Vec<(TestApp, tempfile::TempDir)> {
 #[tokio::test]
 async fn a_customer_who_asks_for_a_person_is_queued_taken_over_answered_live_and_handed_back() {
     for (app, _db) in apps("handoff_path").await {
-        let agent = staff(&app, "alex", StaffRole::Agent).await;
+        let agent = app.staff_token("alex", StaffRole::Agent).await;
         let reply = app.ask("What is the annual fee for the Gold card?").await;
         assert_eq!(reply["state"], "bot", "{reply}");
         let (id, token) = ids(&reply);
@@ -251,7 +241,7 @@ async fn of_colleagues_claiming_one_conversation_at_once_exactly_one_wins() {
     for (app, _db) in apps("claim_race").await {
         let mut agents = Vec::new();
         for i in 0..8 {
-            agents.push(staff(&app, &format!("agent{i}"), StaffRole::Agent).await);
+            agents.push(app.staff_token(&format!("agent{i}"), StaffRole::Agent).await);
         }
         let reply = waiting_customer(&app, "I want to speak to a person").await;
         let (id, _) = ids(&reply);
@@ -271,7 +261,7 @@ async fn of_colleagues_claiming_one_conversation_at_once_exactly_one_wins() {
 #[tokio::test]
 async fn a_client_that_reconnects_with_last_event_id_gets_exactly_what_it_missed() {
     for (app, _db) in apps("resume").await {
-        let agent = staff(&app, "alex", StaffRole::Agent).await;
+        let agent = app.staff_token("alex", StaffRole::Agent).await;
         let reply = waiting_customer(&app, "Please get me a colleague").await;
         let (id, token) = ids(&reply);
         post(
@@ -335,8 +325,8 @@ async fn a_client_that_reconnects_with_last_event_id_gets_exactly_what_it_missed
 #[tokio::test]
 async fn only_agents_act_as_agents_and_tokens_do_not_cross() {
     for (app, _db) in apps("agent_roles").await {
-        let agent = staff(&app, "alex", StaffRole::Agent).await;
-        let compliance = staff(&app, "carol", StaffRole::Compliance).await;
+        let agent = app.staff_token("alex", StaffRole::Agent).await;
+        let compliance = app.staff_token("carol", StaffRole::Compliance).await;
         let reply = waiting_customer(&app, "I need a human please").await;
         let (id, token) = ids(&reply);
         for path in ["claim", "release", "suggest"] {
@@ -394,7 +384,7 @@ async fn only_agents_act_as_agents_and_tokens_do_not_cross() {
 #[tokio::test]
 async fn suggestions_are_drafts_and_what_became_of_each_is_recorded() {
     for (app, _db) in apps("suggestions").await {
-        let agent = staff(&app, "alex", StaffRole::Agent).await;
+        let agent = app.staff_token("alex", StaffRole::Agent).await;
         let reply = waiting_customer(&app, "Hello").await;
         let (id, _) = ids(&reply);
         app.follow_up(&reply, "What is the annual fee for the Gold card?").await;
@@ -472,7 +462,7 @@ async fn suggestions_are_drafts_and_what_became_of_each_is_recorded() {
 #[tokio::test]
 async fn the_assistant_hands_a_scam_to_the_front_of_the_queue_and_then_stays_silent() {
     for (app, _db) in apps("scam_first").await {
-        let agent = staff(&app, "alex", StaffRole::Agent).await;
+        let agent = app.staff_token("alex", StaffRole::Agent).await;
         let first = waiting_customer(&app, "Can I talk to someone about my mortgage?").await;
         let scam = app
             .ask("Someone called pretending to be the bank and I gave them my one-time passcode, money is leaving my account")
@@ -682,7 +672,7 @@ async fn an_assistant_reply_is_refused_at_commit_once_a_person_owns_the_conversa
         let (a, b) = tokio::join!(store.append(answer(&bot)), store.append(answer(&waiting)));
         assert!(a.is_ok() && matches!(b, Err(AuditError::HumanOwned)));
         // A colleague's reply needs them to hold the conversation when it commits.
-        let agent = staff(&app, "alex", StaffRole::Agent).await;
+        let agent = app.staff_token("alex", StaffRole::Agent).await;
         let id = waiting["conversation_id"].as_str().unwrap();
         post(
             &app.address,
@@ -710,7 +700,7 @@ async fn an_assistant_reply_is_refused_at_commit_once_a_person_owns_the_conversa
 #[tokio::test]
 async fn a_waiting_customer_is_told_an_estimate_only_from_real_claims_and_when_colleagues_return() {
     let app = spawn_app_with(AppOptions::default()).await;
-    let agent = staff(&app, "alex", StaffRole::Agent).await;
+    let agent = app.staff_token("alex", StaffRole::Agent).await;
     let handoff = |reply: Value| {
         let app = &app;
         async move {
