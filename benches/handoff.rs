@@ -8,6 +8,7 @@
 //! `postgres://postgres@127.0.0.1:5432/test`, a schema of its own per run).
 //! `TELLER_BENCH_CONVERSATIONS` (default 200) pairs of a customer and a colleague each
 //! exchange `TELLER_BENCH_ROUNDS` (default 10) messages each way, all at once.
+//! `TELLER_BENCH_BIN` runs another build of `teller` (a baseline) instead of this one's.
 
 #[path = "../tests/it/sse.rs"]
 mod sse;
@@ -39,7 +40,8 @@ async fn serve(database_url: &str) -> Served {
         .unwrap()
         .port();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_teller"))
+    let bin = std::env::var("TELLER_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_teller").into());
+    let child = tokio::process::Command::new(bin)
         .arg("serve")
         .env("RUST_LOG", "error")
         .env("TELLER_BIND", format!("127.0.0.1:{port}"))
@@ -102,6 +104,8 @@ struct Pair {
 #[derive(Default)]
 struct Tally {
     to_agent: Vec<f64>,
+    /// Of `to_agent`, the customer's `POST /v1/chat` alone (the relayed turn).
+    chat_reply: Vec<f64>,
     to_customer: Vec<f64>,
     sent: usize,
     received: usize,
@@ -189,6 +193,7 @@ async fn exchange(pair: Pair, rounds: usize, disconnects: Arc<AtomicUsize>, clie
             json!({ "conversation_id": pair.id, "conversation_token": pair.token, "message": text }),
         )
         .await;
+        tally.chat_reply.push(sent.elapsed().as_secs_f64() * 1e3);
         tally.sent += 1;
         if let Some(at) = await_text(&mut agent, "customer_message", &text, &mut agent_seen, &mut tally).await {
             tally.to_agent.push((at - sent).as_secs_f64() * 1e3);
@@ -301,6 +306,7 @@ async fn scenario(
     for t in tallies {
         let t = t.unwrap();
         all.to_agent.extend(t.to_agent);
+        all.chat_reply.extend(t.chat_reply);
         all.to_customer.extend(t.to_customer);
         all.sent += t.sent;
         all.received += t.received;
@@ -312,6 +318,7 @@ async fn scenario(
         elapsed.as_secs_f64()
     );
     report("customer -> colleague", all.to_agent);
+    report("  of which the chat reply", all.chat_reply);
     report("colleague -> customer", all.to_customer);
     println!(
         "  messages sent {}, received {}, lost {}, repeated {}, disconnects made {}",

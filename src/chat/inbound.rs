@@ -153,8 +153,15 @@ impl Pipeline {
         }
         // The reminder not to share personal data comes once per conversation.
         let remind = !screened.masked.found.is_empty() && !conversation.was_reminded();
+        // The history the model sees, counted in tokens; a turn a person answers has no
+        // model, so it is not counted.
+        let history = if conversation.state.is_human() {
+            Vec::new()
+        } else {
+            self.bounded_history(&conversation.history)
+        };
         Ok(Inbound {
-            history: self.bounded_history(&conversation.history),
+            history,
             conversation,
             number,
             lang,

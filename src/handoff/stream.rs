@@ -6,13 +6,15 @@
 //! Ids are the seq of the live row an event comes from, `<seq>.<n>` for the n-th further
 //! event of one row (a claim tells the customer both the new state and who joined).
 
-use super::feed::{FeedItem, Follower};
+use super::feed::{FeedItem, Follower, Interest};
 use super::Desk;
 use crate::audit::live::{LiveKind, LiveRow, MessageData, QueueEntry, StateData};
 use crate::audit::{AuditError, Staff};
 use crate::conversation::ConversationState;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// One server-sent event, before it is framed.
@@ -75,7 +77,9 @@ pub struct CustomerStream {
     pending: VecDeque<Outgoing>,
     /// The last place in the queue told, while waiting.
     position: Option<usize>,
-    waiting: bool,
+    /// Shared with the feed, which passes on other conversations' state changes only
+    /// while it is set.
+    waiting: Arc<AtomicBool>,
     last_id: String,
 }
 
@@ -85,7 +89,14 @@ impl CustomerStream {
         // client that opens it after its reply misses nothing.
         // A resumed row is read again, and what was sent of it skipped.
         let after = cursor.map_or(0, |c| c.seq - 1);
-        let follower = desk.feed.follow(after, Some(conversation));
+        let waiting = Arc::new(AtomicBool::new(waiting));
+        let follower = desk.feed.follow(
+            after,
+            Interest::Customer {
+                conversation,
+                waiting: waiting.clone(),
+            },
+        );
         Self {
             desk,
             follower,
@@ -111,20 +122,20 @@ impl CustomerStream {
                 }
                 // Another conversation left the queue or joined it: this one's place may
                 // have changed.
-                FeedItem::Row(row) if row.kind == LiveKind::State && self.waiting => {
+                FeedItem::Row(row) if row.kind == LiveKind::State && self.waiting.load(Ordering::Acquire) => {
                     if let Some(out) = self.position_changed(row.seq).await {
                         self.pending.push_back(out);
                     }
                 }
                 FeedItem::Row(_) => {}
-                FeedItem::Typing { conversation_id, who } if conversation_id == self.conversation && who == "agent" => {
+                // The feed passes on only the colleague's typing in this conversation.
+                FeedItem::Typing { .. } => {
                     self.pending.push_back(Outgoing {
                         id: self.last_id.clone(),
                         event: "typing",
                         data: json!({ "who": "agent" }),
                     });
                 }
-                FeedItem::Typing { .. } => {}
             }
         }
     }
@@ -162,8 +173,11 @@ impl CustomerStream {
                 let Ok(data) = serde_json::from_value::<StateData>(row.data.clone()) else {
                     return Vec::new();
                 };
-                self.waiting = data.state == ConversationState::Waiting;
-                self.position = if self.waiting { self.position().await } else { None };
+                // Set before the place is read: a state change the feed passes over
+                // while it was unset committed before this read, so the place counts it.
+                let waiting = data.state == ConversationState::Waiting;
+                self.waiting.store(waiting, Ordering::Release);
+                self.position = if waiting { self.position().await } else { None };
                 let wait = self.wait().await;
                 let mut events = vec![Outgoing {
                     id: id(0),
@@ -202,7 +216,6 @@ impl CustomerStream {
 /// conversations they hold.
 pub struct AgentStream {
     follower: Follower,
-    me: String,
     pending: VecDeque<Outgoing>,
 }
 
@@ -226,8 +239,12 @@ impl AgentStream {
             }
         };
         Ok(Self {
-            follower: desk.feed.follow(after, None),
-            me: staff.name.clone(),
+            follower: desk.feed.follow(
+                after,
+                Interest::Colleague {
+                    name: staff.name.clone(),
+                },
+            ),
             pending,
         })
     }
@@ -246,8 +263,8 @@ impl AgentStream {
         }
     }
 
+    /// The feed hands over only what concerns this colleague (see [`Interest`]).
     fn render(&self, row: &LiveRow) -> Option<Outgoing> {
-        let agent = row.data.get("agent").and_then(Value::as_str);
         let (event, data) = match row.kind {
             LiveKind::State => {
                 let data: StateData = serde_json::from_value(row.data.clone()).ok()?;
@@ -256,12 +273,9 @@ impl AgentStream {
             }
             // A waiting customer's words go to everyone (the queue); a held
             // conversation's to the colleague who holds it.
-            LiveKind::CustomerMessage if agent.is_none_or(|a| a == self.me) => {
-                ("customer_message", message_event(row)?)
-            }
-            LiveKind::AgentMessage if agent == Some(self.me.as_str()) => ("agent_message", message_event(row)?),
+            LiveKind::CustomerMessage => ("customer_message", message_event(row)?),
+            LiveKind::AgentMessage => ("agent_message", message_event(row)?),
             LiveKind::Note => ("note", message_event(row)?),
-            _ => return None,
         };
         Some(Outgoing {
             id: Cursor::id(row.seq, 0),
