@@ -234,6 +234,84 @@ fn report(label: &str, mut values: Vec<f64>) {
     );
 }
 
+/// The sums and counts of the server's stage and route latency histograms, by series
+/// (`stage=receive`, `route=/v1/chat`, ...).
+async fn histograms(client: &reqwest::Client, base: &str) -> std::collections::HashMap<String, (f64, f64)> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut out = std::collections::HashMap::<String, (f64, f64)>::new();
+    for line in text.lines() {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        for (metric, label) in [
+            ("teller_stage_seconds", "stage"),
+            ("teller_http_request_seconds", "route"),
+        ] {
+            for (suffix, sum) in [("_sum{", true), ("_count{", false)] {
+                let Some(labels) = series.strip_prefix(metric).and_then(|r| r.strip_prefix(suffix)) else {
+                    continue;
+                };
+                let Some(name) = labels
+                    .split(',')
+                    .find_map(|l| l.trim_end_matches('}').strip_prefix(&format!("{label}=\"")))
+                else {
+                    continue;
+                };
+                let entry = out
+                    .entry(format!("{label}={}", name.trim_end_matches('"')))
+                    .or_default();
+                if sum {
+                    entry.0 += value;
+                } else {
+                    entry.1 += value;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The mean of each series between two scrapes, in ms: where the server spent a turn.
+fn report_server(
+    name: &str,
+    before: &std::collections::HashMap<String, (f64, f64)>,
+    after: &std::collections::HashMap<String, (f64, f64)>,
+) {
+    let mut series: Vec<_> = after
+        .iter()
+        .filter_map(|(k, (sum, count))| {
+            let (s0, c0) = before.get(k).copied().unwrap_or_default();
+            let n = count - c0;
+            (n > 0.0).then(|| (k.clone(), (sum - s0) / n * 1e3, n))
+        })
+        .filter(|(k, ..)| {
+            [
+                "stage=receive",
+                "stage=audit",
+                "route=/v1/chat",
+                "route=/v1/agent/conversations/{id}/messages",
+            ]
+            .contains(&k.as_str())
+        })
+        .collect();
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    let parts: Vec<String> = series
+        .iter()
+        .map(|(k, mean, n)| format!("{k} {mean:.1} ms (n={n})"))
+        .collect();
+    println!("  server {name}, means: {}", parts.join("; "));
+}
+
 /// Sets up `conversations` pairs (customer on `customers`, colleague on `agents`), runs the
 /// exchange and prints the figures.
 async fn scenario(
@@ -294,6 +372,10 @@ async fn scenario(
     }
     let planned = disconnects;
     let disconnects = Arc::new(AtomicUsize::new(disconnects));
+    let before = (
+        histograms(&client, &customers.base).await,
+        histograms(&client, &agents.base).await,
+    );
     let started = Instant::now();
     let tallies = futures::future::join_all(
         pairs
@@ -302,6 +384,10 @@ async fn scenario(
     )
     .await;
     let elapsed = started.elapsed();
+    let after = (
+        histograms(&client, &customers.base).await,
+        histograms(&client, &agents.base).await,
+    );
     let mut all = Tally::default();
     for t in tallies {
         let t = t.unwrap();
@@ -320,6 +406,12 @@ async fn scenario(
     report("customer -> colleague", all.to_agent);
     report("  of which the chat reply", all.chat_reply);
     report("colleague -> customer", all.to_customer);
+    if customers.base == agents.base {
+        report_server("(both sides)", &before.0, &after.0);
+    } else {
+        report_server("A (customers)", &before.0, &after.0);
+        report_server("B (colleagues)", &before.1, &after.1);
+    }
     println!(
         "  messages sent {}, received {}, lost {}, repeated {}, disconnects made {}",
         all.sent,

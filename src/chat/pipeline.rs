@@ -121,6 +121,7 @@ impl Pipeline {
     pub async fn respond(&self, request: ChatRequest, sink: &mut dyn ReplySink) -> Result<ChatReply, ChatError> {
         let started = Instant::now();
         let turn = self.receive(request, self.answer_deadline(started)).await?;
+        metrics::stage("receive", started.elapsed().as_secs_f64());
         // A person owns the conversation: the assistant says nothing; the message goes to
         // them.
         if turn.conversation.state.is_human() {

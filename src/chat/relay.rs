@@ -31,8 +31,9 @@ impl Pipeline {
             (status.state, status.agent)
         };
         let (batch, _) = self.relayed_record(turn, agent.as_deref(), shown);
+        let stage = std::time::Instant::now();
         match self.spool.append_within(batch, self.options.audit_budget).await {
-            Ok(_) => {}
+            Ok(_) => super::metrics::stage("audit", stage.elapsed().as_secs_f64()),
             Err((AuditError::Conflict, _)) => {
                 self.record_unanswered(turn, Unanswered::Failed(&ChatError::TurnConflict), shown)
                     .await;
