@@ -315,6 +315,7 @@ pub async fn evaluate_answers(
             message: UserMessage::parse(&q.question)
                 .with_context(|| format!("question {} is not a valid message", q.id))?,
             lang: Some(q.lang()),
+            request_id: None,
         };
         let started = Instant::now();
         let reply = pipeline

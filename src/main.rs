@@ -11,15 +11,17 @@ use teller::cli::{self, Cli, Command};
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The server logs its work; one-shot commands keep stderr for problems only.
-    teller::telemetry::init(match cli.command {
+    let telemetry = teller::telemetry::init(match cli.command {
         Command::Serve(_) => "info,qdrant_edge=error",
         _ => "warn,qdrant_edge=error",
     });
-    match cli::run(cli).await {
+    let code = match cli::run(cli).await {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown();
+    code
 }

@@ -105,6 +105,7 @@ impl Pipeline {
     /// The reply for `decision`. Streamed, the `meta` event goes out first; the text
     /// follows live for a model's answer (and whatever replaces it when the model fails,
     /// see [`super::generate`]) and after the commit for every other one.
+    #[tracing::instrument(name = "answer", skip_all)]
     pub(super) async fn answer(
         &self,
         decision: Decision,

@@ -50,6 +50,7 @@ impl Pipeline {
     /// Condenses the query, retrieves, and reads the passages against it. Retrieval runs
     /// for handoffs too: the record shows what the bank's documents said about the
     /// customer's situation, and safety information comes from there.
+    #[tracing::instrument(name = "gather_evidence", skip_all)]
     pub(super) async fn gather_evidence(&self, turn: &Inbound) -> Result<Evidence<'_>, ChatError> {
         let stage = Instant::now();
         // A flagged message never reaches the model, not even to be condensed.

@@ -101,6 +101,8 @@ pub(super) struct Inbound {
     pub message_id: Uuid,
     /// The verified customer sending it, if signed in.
     pub customer: Option<crate::identity::CustomerRef>,
+    /// The HTTP request's id, for the record.
+    pub request_id: Option<crate::telemetry::RequestId>,
     pub deadline: Instant,
 }
 
@@ -116,6 +118,7 @@ impl Pipeline {
     /// number, which the commit then holds to), then screens the message, in the light of
     /// the customer's last one. Personal data is masked before retrieval, the model, logs
     /// or the record see it; every other check runs on the masked text.
+    #[tracing::instrument(name = "receive", skip_all)]
     pub(super) async fn receive(&self, request: ChatRequest, deadline: Instant) -> Result<Inbound, ChatError> {
         let conversation = match &request.conversation {
             Some((id, token)) => {
@@ -131,7 +134,6 @@ impl Pipeline {
             }
             None => Conversation::start(),
         };
-        tracing::Span::current().record("conversation_id", tracing::field::display(conversation.id));
         let number = conversation.next_turn();
         // The cap bounds the assistant's turns; a customer talking to a person is not cut off.
         if number > self.options.max_turns && !conversation.state.is_human() {
@@ -169,6 +171,7 @@ impl Pipeline {
             remind,
             message_id: new_record_id(),
             customer: request.customer,
+            request_id: request.request_id,
             deadline,
         })
     }

@@ -117,15 +117,23 @@ impl Pipeline {
     /// that was not generated live reaches the sink only then. Every message accepted
     /// into a conversation is recorded, whatever fails after: with its answer, or with
     /// why there is none and what the customer was shown.
-    #[tracing::instrument(skip_all, fields(conversation_id))]
+    #[tracing::instrument(
+        name = "turn",
+        skip_all,
+        fields(request_id = request.request_id.as_ref().map(|r| r.as_str()), conversation_id, mode)
+    )]
     pub async fn respond(&self, request: ChatRequest, sink: &mut dyn ReplySink) -> Result<ChatReply, ChatError> {
         let started = Instant::now();
         let turn = self.receive(request, self.answer_deadline(started)).await?;
         metrics::stage("receive", started.elapsed().as_secs_f64());
+        let span = tracing::Span::current();
+        span.record("conversation_id", tracing::field::display(turn.conversation.id));
         // A person owns the conversation: the assistant says nothing; the message goes to
         // them.
         if turn.conversation.state.is_human() {
-            return self.relay(&turn, sink, "").await;
+            let reply = self.relay(&turn, sink, "").await?;
+            span.record("mode", reply.mode.as_str());
+            return Ok(reply);
         }
         let mut sink = Watched::new(sink);
         let (evidence, answer, latency) = match self.prepare(&turn, &mut sink).await {
@@ -142,13 +150,16 @@ impl Pipeline {
         let reply = self.commit(&turn, &evidence, &answer, latency, sink.shown()).await?;
         // Answers that were not shown as they were produced go out only now, after the
         // commit, so a customer never sees an unrecorded answer.
-        if sink.is_live() && !answer.streamed {
-            for piece in split_for_stream(&reply.answer) {
-                if !sink.text(&piece) {
-                    break;
+        span.record("mode", reply.mode.as_str());
+        tracing::info_span!("reply").in_scope(|| {
+            if sink.is_live() && !answer.streamed {
+                for piece in split_for_stream(&reply.answer) {
+                    if !sink.text(&piece) {
+                        break;
+                    }
                 }
             }
-        }
+        });
         metrics::stage("total", started.elapsed().as_secs_f64());
         Ok(reply)
     }
@@ -166,13 +177,15 @@ impl Pipeline {
         sink: &mut dyn ReplySink,
     ) -> Result<(super::evidence::Evidence<'_>, Answer, Latency), ChatError> {
         let evidence = self.gather_evidence(turn).await?;
-        let decision = decide(
-            &turn.screened,
-            &evidence.retrieved.sources,
-            &evidence.grounding,
-            &evidence.answerability,
-            &self.options.policy,
-        );
+        let decision = tracing::info_span!("decide").in_scope(|| {
+            decide(
+                &turn.screened,
+                &evidence.retrieved.sources,
+                &evidence.grounding,
+                &evidence.answerability,
+                &self.options.policy,
+            )
+        });
         let stage = Instant::now();
         let mut answer = self.answer(decision, turn, &evidence, sink).await?;
         let answer_ms = stage.elapsed().as_secs_f64() * 1e3;
@@ -195,6 +208,7 @@ impl Pipeline {
     /// message of the conversation took the turn's number first is not the store failing:
     /// it is never spooled (it would fail the same way on every replay); the customer's
     /// message is recorded as unanswered with the code they are given instead.
+    #[tracing::instrument(name = "record", skip_all)]
     async fn commit(
         &self,
         turn: &Inbound,

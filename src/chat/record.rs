@@ -32,6 +32,9 @@ struct MessageReceived<'a> {
     /// The verified customer reference, for a signed-in customer's turn.
     #[serde(skip_serializing_if = "Option::is_none")]
     customer: Option<&'a str>,
+    /// The HTTP request's id, as in the logs and the trace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -131,6 +134,8 @@ struct MessageReceivedUnanswered<'a> {
     turn: usize,
     lang: Lang,
     content: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
 }
 
 impl Payload for MessageReceivedUnanswered<'_> {
@@ -207,6 +212,7 @@ fn message_received(turn: &Inbound, message_id: Uuid) -> MessageReceived<'_> {
             signals: &screened.signals,
         },
         customer: turn.customer.as_ref().map(|c| c.as_str()),
+        request_id: turn.request_id.as_ref().map(|r| r.as_str()),
     }
 }
 
@@ -432,6 +438,7 @@ impl Pipeline {
             turn: turn.number,
             lang: turn.lang,
             content: turn.message(),
+            request_id: turn.request_id.as_ref().map(|r| r.as_str()),
         };
         let ended = |reason| ReplyEnded {
             turn: turn.number,

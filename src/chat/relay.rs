@@ -13,6 +13,7 @@ use crate::conversation::{ConversationState, Mode};
 impl Pipeline {
     /// Passes the turn's message on to the person who owns the conversation; the reply
     /// says so (`mode: relayed`, the state and, while waiting, the place in the queue).
+    #[tracing::instrument(name = "relay", skip_all)]
     pub(super) async fn relay(
         &self,
         turn: &Inbound,

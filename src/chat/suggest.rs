@@ -66,6 +66,7 @@ impl Pipeline {
             screened,
             remind: false,
             message_id: new_record_id(),
+            request_id: None,
             deadline: Instant::now() + self.options.deadline,
         };
         let evidence = self.gather_evidence(&turn).await?;

@@ -46,6 +46,9 @@ pub struct ChatRequest {
     /// The signed-in customer, verified from the bank's identity token; recorded with the
     /// conversation.
     pub customer: Option<crate::identity::CustomerRef>,
+    /// The HTTP request's id (from the load balancer, or made at the edge): on the turn's
+    /// span and in its record.
+    pub request_id: Option<crate::telemetry::RequestId>,
 }
 
 /// The reply object of `POST /v1/chat` and of the SSE `done` event.

@@ -26,6 +26,7 @@ use std::convert::Infallible;
 use tokio::sync::mpsc;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// The chat routes. Beyond `max_concurrent_turns` a turn is refused at once with 503 +
@@ -114,6 +115,7 @@ impl ChatBody {
             message,
             lang,
             customer,
+            request_id: None,
         })
     }
 }
@@ -178,7 +180,10 @@ pub async fn chat_stream(
     let (tx, rx) = mpsc::unbounded_channel();
     // The turn runs in its own task; dropping the response (client gone) closes the
     // channel, which stops generation at the next token.
-    let turn = tokio::spawn(async move { pipeline.respond(request, &mut Streamed(tx)).await });
+    // In the request's span, so the turn's spans join the request's trace.
+    let turn = tokio::spawn(
+        async move { pipeline.respond(request, &mut Streamed(tx)).await }.instrument(tracing::Span::current()),
+    );
     let stream = futures::stream::unfold(Some((rx, turn)), |state| async move {
         let (mut rx, turn) = state?;
         match rx.recv().await {
@@ -199,7 +204,8 @@ fn turn_request(
     headers: &HeaderMap,
 ) -> Result<ChatRequest, ApiError> {
     let customer = identity.customer(headers)?;
-    let request = body.parse(customer)?;
+    let mut request = body.parse(customer)?;
+    request.request_id = crate::telemetry::RequestId::from_headers(headers);
     if let Some((id, _)) = &request.conversation {
         limits.check_conversation(*id)?;
     }

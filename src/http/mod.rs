@@ -16,6 +16,7 @@ pub mod live;
 pub mod openapi;
 pub mod ratelimit;
 pub mod refused;
+pub mod request_id;
 pub mod widget;
 
 use crate::audit::AuditStore;
@@ -102,7 +103,13 @@ pub fn api_router(state: AppState, limits: HttpLimits) -> Router {
         // byte is read.
         .layer(middleware::from_fn(guard::guard))
         .layer(middleware::from_fn(record_request))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|r: &Request<_>| {
+                crate::telemetry::request_span(r.method(), r.uri().path(), r.headers())
+            }),
+        )
+        // Outside the trace layer: the request span carries the id.
+        .layer(middleware::from_fn(request_id::request_id))
         .layer(SetSensitiveHeadersLayer::new([
             axum::http::header::AUTHORIZATION,
             axum::http::HeaderName::from_static("x-conversation-token"),

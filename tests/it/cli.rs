@@ -1,16 +1,46 @@
 //! The `teller` binary as a user runs it: exit codes, summaries, JSON output.
 
-use crate::helpers::fixture;
+use crate::helpers::{fixture, TestCollection};
+use std::path::Path;
 use std::process::{Command, Output};
 use tempfile::TempDir;
 
-fn teller(data: &TempDir, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_teller"))
+/// What one test's commands share: a data directory, and a collection of the test's own,
+/// so that with `QDRANT_URL` set (the commands inherit it) they write to a collection
+/// deleted afterwards, never to the default one.
+struct Scratch {
+    dir: TempDir,
+    collection: TestCollection,
+}
+
+impl Scratch {
+    fn new(test: &str) -> Self {
+        Self {
+            dir: TempDir::new().unwrap(),
+            collection: TestCollection::new(test),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `teller` as a user runs it in this scratch space.
+    fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_teller"));
+        command
+            .env("TELLER_DATA_DIR", self.path())
+            .env("TELLER_COLLECTION", &self.collection.name)
+            .env_remove("TELLER_CONFIG")
+            .current_dir(self.path());
+        command
+    }
+}
+
+fn teller(data: &Scratch, args: &[&str]) -> Output {
+    data.command()
         .args(args)
-        .env("TELLER_DATA_DIR", data.path())
-        .env_remove("TELLER_CONFIG")
         .env_remove("TELLER_EMBEDDING_MODEL")
-        .current_dir(data.path())
         .output()
         .expect("teller runs")
 }
@@ -25,7 +55,7 @@ fn stderr(out: &Output) -> String {
 
 #[test]
 fn ingest_reports_a_summary_and_malformed_files_fail_the_command() {
-    let data = TempDir::new().unwrap();
+    let data = Scratch::new("cli-ingest");
     let kb = fixture("kb");
     let out = teller(&data, &["ingest", "--kb", kb.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -55,7 +85,7 @@ fn ingest_reports_a_summary_and_malformed_files_fail_the_command() {
 
 #[test]
 fn search_and_eval_print_json() {
-    let data = TempDir::new().unwrap();
+    let data = Scratch::new("cli-search");
     let kb = fixture("kb");
     assert!(teller(&data, &["ingest", "--kb", kb.to_str().unwrap()])
         .status
@@ -99,13 +129,13 @@ fn search_and_eval_print_json() {
 
 #[test]
 fn usage_and_configuration_errors_exit_non_zero_with_a_message() {
-    let data = TempDir::new().unwrap();
+    let data = Scratch::new("cli-usage");
     let out = teller(&data, &["search"]);
     assert_eq!(out.status.code(), Some(2), "missing argument is a usage error");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_teller"))
+    let out = data
+        .command()
         .args(["search", "fee"])
-        .env("TELLER_DATA_DIR", data.path())
         .env("TELLER_CHUNK_TOKENS", "10")
         .output()
         .unwrap();
@@ -119,16 +149,13 @@ fn usage_and_configuration_errors_exit_non_zero_with_a_message() {
 
 #[test]
 fn with_a_seal_key_every_write_is_sealed_and_verify_checks_the_seals() {
-    let data = TempDir::new().unwrap();
+    let data = Scratch::new("cli-seal");
     let key = data.path().join("seal.key");
     std::fs::write(&key, "c3".repeat(32)).unwrap();
     let sealed = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_teller"))
+        data.command()
             .args(args)
-            .env("TELLER_DATA_DIR", data.path())
             .env("TELLER_AUDIT_SEAL_KEY_FILE", &key)
-            .env_remove("TELLER_CONFIG")
-            .current_dir(data.path())
             .output()
             .expect("teller runs")
     };
@@ -159,7 +186,7 @@ fn with_a_seal_key_every_write_is_sealed_and_verify_checks_the_seals() {
 
 #[test]
 fn audit_commands_verify_export_and_manage_tokens() {
-    let data = TempDir::new().unwrap();
+    let data = Scratch::new("cli-audit");
     let out = teller(&data, &["token", "create", "--role", "compliance", "--name", "carol"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(

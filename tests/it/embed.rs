@@ -1,7 +1,7 @@
 //! Dense embeddings over the OpenAI protocol and hybrid (dense + BM25, RRF) search, on
 //! every available backend.
 
-use crate::helpers::{chunker, fixture, ingest_dir};
+use crate::helpers::{chunker, fixture, indexes_with, ingest_dir};
 use crate::standin::{Script, StandInServer, EMBEDDING_DIM};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,8 +9,6 @@ use teller::config::Settings;
 use teller::knowledge::{ingest, IngestOptions};
 use teller::retrieval::edge::EdgeStore;
 use teller::retrieval::embed::{Embedder, OpenAiEmbedder};
-use teller::retrieval::server::ServerStore;
-use teller::retrieval::store::VectorStore;
 use teller::retrieval::{Index, SearchOptions};
 use tempfile::TempDir;
 
@@ -24,33 +22,15 @@ fn embedder(standin: &StandInServer, model: &str) -> Arc<dyn Embedder> {
     Arc::new(OpenAiEmbedder::from_settings(&settings).unwrap().unwrap())
 }
 
-async fn hybrid_indexes(test: &str, embedder: Arc<dyn Embedder>) -> Vec<(Index, TempDir)> {
-    let data = TempDir::new().unwrap();
-    let edge = EdgeStore::open(data.path().join("edge"), Some(EMBEDDING_DIM))
-        .await
-        .unwrap();
-    let mut out = vec![(Index::new(Arc::new(edge), Some(embedder.clone())), data)];
-    match std::env::var("QDRANT_URL") {
-        Ok(url) if !url.is_empty() => {
-            let collection = format!("teller-test-{test}-{}", uuid::Uuid::new_v4().simple());
-            let server = ServerStore::connect(&url, None, &collection, Some(EMBEDDING_DIM))
-                .await
-                .unwrap();
-            out.push((
-                Index::new(Arc::new(server) as Arc<dyn VectorStore>, Some(embedder)),
-                TempDir::new().unwrap(),
-            ));
-        }
-        _ => eprintln!("{test}: qdrant-server backend skipped (QDRANT_URL not set)"),
-    }
-    out
-}
-
 #[tokio::test]
 async fn hybrid_search_embeds_passages_and_queries_with_their_models() {
     let standin = StandInServer::start(Script::default()).await;
-    for (index, _data) in hybrid_indexes("hybrid", embedder(&standin, "passage")).await {
-        ingest_dir(&index, &fixture("kb"), false).await;
+    for backend in indexes_with("hybrid", Some(embedder(&standin, "passage"))).await {
+        let index = &backend.index;
+        // Each backend's requests on their own: the previous backend's queries are not
+        // this one's.
+        standin.recorder.requests.lock().unwrap().clear();
+        ingest_dir(index, &fixture("kb"), false).await;
         let requests = standin.recorder.requests();
         assert!(requests.iter().all(|r| r["model"] == "passage"));
         // Batched: no request carries more than the batch size.

@@ -20,5 +20,6 @@ mod refusals;
 mod retrieval;
 mod sse;
 mod standin;
+mod traces;
 mod turns;
 mod widget;
