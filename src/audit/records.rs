@@ -171,6 +171,30 @@ pub struct NewMessage {
     pub event_index: usize,
 }
 
+impl NewMessage {
+    /// A message row of `content` alone: no mode, citations or handoff reason.
+    pub fn text(
+        id: Uuid,
+        conversation_id: Uuid,
+        turn: i64,
+        speaker: Speaker,
+        content: &str,
+        event_index: usize,
+    ) -> Self {
+        Self {
+            id,
+            conversation_id,
+            turn,
+            speaker,
+            content: content.to_string(),
+            mode: None,
+            citations: None,
+            handoff_reason: None,
+            event_index,
+        }
+    }
+}
+
 /// Everything one logical write records, committed together or not at all.
 #[derive(Debug, Clone, Default)]
 pub struct EventBatch {

@@ -134,6 +134,11 @@ impl ChatModel for OpenAiChat {
         on_delta: DeltaSink<'_>,
     ) -> Result<Completion, LlmError> {
         let request = self.request(&messages)?;
+        // A streamed turn lasts as long as its reply: nothing built for the request is
+        // kept past the point where it is needed (the messages now, the request once no
+        // retry can follow), so a turn waiting on the model holds one copy of its prompt
+        // (the request body, kept by the event source) rather than three.
+        drop(messages);
         let deadline = Instant::now() + limits.total;
         // Before the first token nothing has reached the customer, so a failed or silent
         // attempt can be retried; after it, a failure ends the generation.
@@ -162,6 +167,7 @@ impl ChatModel for OpenAiChat {
             .adjust(|_, wait| wait.filter(|w| Instant::now() + *w < deadline))
             .notify(|error, _| tracing::warn!(error = %error, "retrying model request"))
             .await?;
+        drop(request);
         let mut completion = Completion {
             model: self.model.clone(),
             ..Default::default()

@@ -278,16 +278,15 @@ impl Pipeline {
             };
             events.push(NewEvent::of(Actor::System, id, &alert));
         }
-        let message = |id, speaker, content: &str, event_index| NewMessage {
-            id,
-            conversation_id: turn.conversation.id,
-            turn: turn.number as i64,
-            speaker,
-            content: content.to_string(),
-            mode: None,
-            citations: None,
-            handoff_reason: None,
-            event_index,
+        let message = |id, speaker, content: &str, event_index| {
+            NewMessage::text(
+                id,
+                turn.conversation.id,
+                turn.number as i64,
+                speaker,
+                content,
+                event_index,
+            )
         };
         let mut batch = EventBatch {
             conversation: new_conversation(turn),
