@@ -116,6 +116,9 @@ pub struct Settings {
     /// The time zone of the staffed hours, a UTC offset (`TELLER_STAFFED_UTC_OFFSET`,
     /// e.g. `+08:00`; default `+00:00`).
     pub staffed_utc_offset: Option<String>,
+    /// Sources whose `effective_date` is more than this many days old are reported stale
+    /// by the knowledge insights (`TELLER_STALE_SOURCE_DAYS`, default 365).
+    pub stale_source_days: u32,
 }
 
 /// Defaults, as a serialisable layer under the file and the environment.
@@ -142,6 +145,7 @@ struct Defaults {
     checkpoint_interval_ms: u64,
     rate_limit_per_minute: u32,
     conversation_rate_limit_per_minute: u32,
+    stale_source_days: u32,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -166,6 +170,7 @@ const DEFAULTS: Defaults = Defaults {
     checkpoint_interval_ms: 10_000,
     rate_limit_per_minute: 120,
     conversation_rate_limit_per_minute: 30,
+    stale_source_days: 365,
 };
 
 /// Environment variables and the setting each one fills. Only these are read, so an
@@ -212,6 +217,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TELLER_IDENTITY_SECRET", "identity_secret"),
     ("TELLER_STAFFED_HOURS", "staffed_hours"),
     ("TELLER_STAFFED_UTC_OFFSET", "staffed_utc_offset"),
+    ("TELLER_STALE_SOURCE_DAYS", "stale_source_days"),
     ("TELLER_RATE_LIMIT_PER_MINUTE", "rate_limit_per_minute"),
     (
         "TELLER_CONVERSATION_RATE_LIMIT_PER_MINUTE",
@@ -356,6 +362,12 @@ impl Settings {
                 max_bytes: BODY_LIMIT_BYTES,
                 read_timeout: Duration::from_millis(self.body_read_timeout_ms),
             },
+        }
+    }
+
+    pub fn insights_options(&self) -> crate::insights::InsightsOptions {
+        crate::insights::InsightsOptions {
+            stale_after_days: self.stale_source_days,
         }
     }
 

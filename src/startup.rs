@@ -211,6 +211,7 @@ impl Application {
         let state = AppState {
             desk,
             pipeline,
+            insights: crate::insights::Insights::new(audit.clone(), index.clone(), settings.insights_options()),
             audit,
             index,
             metrics: metrics_handle(),

@@ -7,8 +7,8 @@ const STRINGS = {
     title: "Teller console",
     language: "Language",
     signOut: "Sign out",
-    signInTitle: "Sign in to the agent console",
-    signInHelp: "Use the staff token you were given (role agent). It is sent once; the console then keeps a session.",
+    signInTitle: "Sign in to the staff console",
+    signInHelp: "Use the staff token you were given (role agent, compliance or admin). It is sent once; the console then keeps a session.",
     staffToken: "Staff token",
     signIn: "Sign in",
     signingIn: "Signing in…",
@@ -79,19 +79,96 @@ const STRINGS = {
     err_already_claimed: "Another colleague has already taken this conversation.",
     err_invalid_staff_token: "That staff token is not valid or has been revoked.",
     err_staff_token_required: "Enter your staff token.",
-    err_forbidden: "This token is not an agent's token; the console is for agents.",
+    err_forbidden: "This token's role may not use this view.",
     err_session_invalid: "Your session has ended. Please sign in again.",
     err_csrf_token_invalid: "The page lost its session; please reload it.",
     err_network: "Teller cannot be reached. Check the connection and try again.",
     err_empty: "Write something first.",
     err_generic: "That did not work: {message}",
+    review: "Review",
+    gaps: "Knowledge gaps",
+    from: "From",
+    to: "To (exclusive)",
+    modeFilter: "Mode",
+    any: "Any",
+    reasonFilter: "Handoff reason",
+    riskFilter: "Risk alert",
+    withRisk: "With a risk alert",
+    withoutRisk: "Without",
+    feedbackFilter: "Feedback",
+    ratedDown: "Rated not helpful",
+    ratedUp: "Rated helpful",
+    textFilter: "Text (masked messages)",
+    search: "Search",
+    previous: "Previous",
+    next: "Next",
+    exportCsv: "Export CSV",
+    exportJsonl: "Export JSON Lines",
+    exportNote: "Every event of the search's period, streamed.",
+    chain: "The chain",
+    verifyNow: "Verify now",
+    verifying: "Verifying the whole chain…",
+    verifiedOk: "Intact: all {events} events verified.",
+    verifiedBad: "NOT intact: the first bad event is seq {seq} ({error}).",
+    chainLastOk: "Last verified intact up to seq {seq} at {at}; {since} events since (head seq {head}).",
+    chainLastBad: "The last verification, at {at}, found the chain broken; {since} events since (head seq {head}).",
+    chainNever: "Not verified yet; head seq {head}.",
+    record: "Conversation record",
+    backToResults: "Back to results",
+    recordMeta: "{id} · {events} events",
+    holdReason: "Reason for the hold",
+    placeHold: "Place legal hold",
+    releaseHold: "Release legal hold",
+    heldSince: "On legal hold since {at}: {reason}",
+    notHeld: "Not on legal hold.",
+    timeline: "Timeline",
+    turns: "{turns} turns",
+    riskAlerts: "{n} risk alerts",
+    onHold: "Legal hold",
+    resultsShown: "{n} conversations on page {page}.",
+    noResults: "No conversation matches.",
+    pageNumber: "Page {page}",
+    erased: "(erased by a retention purge)",
+    evidence: "Evidence",
+    query: "Search query",
+    retrieved: "Retrieved sources",
+    source: "Source",
+    score: "Score",
+    snippet: "Cited snippet",
+    answerability: "Answerability",
+    answerabilityValue: "probability unanswerable {p} (threshold {threshold})",
+    signals: "Signals",
+    decision: "Decision",
+    templates: "Templates",
+    model: "Model",
+    noModel: "none (no model used)",
+    tokens: "Tokens (prompt + completion)",
+    latency: "Latency",
+    latencyValue: "condense {c} ms · retrieval {r} ms · answer {a} ms",
+    riskAlert: "Risk alert",
+    kind_handoff_requested: "Handed over to a person",
+    kind_conversation_claimed: "Taken over by a colleague",
+    kind_conversation_released: "Handed back to the assistant",
+    kind_conversation_resolved: "Closed",
+    kind_reply_cancelled: "The customer left before the reply",
+    kind_reply_interrupted: "The reply was interrupted",
+    show: "Show",
+    topics: "Refused and handed-over questions, by topic",
+    gapsSummary: "{questions} questions refused or handed over, in {topics} topics (largest first).",
+    topicCounts: "{count} asked · {refused} refused · {handed} handed over",
+    closestSources: "Closest sources",
+    perDay: "Per day",
+    chartModes: "Replies by mode",
+    chartHandoffs: "Handoffs by reason",
+    chartRisk: "Risk alerts by reason",
+    nothing: "nothing in the period",
   },
   "zh-CN": {
     title: "Teller 坐席控制台",
     language: "语言",
     signOut: "退出登录",
-    signInTitle: "登录坐席控制台",
-    signInHelp: "请使用发给您的员工令牌（角色为 agent）。令牌只发送一次，之后控制台保持会话。",
+    signInTitle: "登录员工控制台",
+    signInHelp: "请使用发给您的员工令牌（角色为 agent、compliance 或 admin）。令牌只发送一次，之后控制台保持会话。",
     staffToken: "员工令牌",
     signIn: "登录",
     signingIn: "正在登录…",
@@ -162,12 +239,89 @@ const STRINGS = {
     err_already_claimed: "另一位同事已经接手了此会话。",
     err_invalid_staff_token: "该员工令牌无效或已被撤销。",
     err_staff_token_required: "请输入您的员工令牌。",
-    err_forbidden: "此令牌不是坐席令牌；控制台仅供坐席使用。",
+    err_forbidden: "此令牌的角色无权使用该视图。",
     err_session_invalid: "您的会话已结束，请重新登录。",
     err_csrf_token_invalid: "页面会话已失效，请刷新页面。",
     err_network: "无法连接 Teller。请检查网络后重试。",
     err_empty: "请先输入内容。",
     err_generic: "操作未成功：{message}",
+    review: "审查",
+    gaps: "知识缺口",
+    from: "起始日期",
+    to: "截止日期（不含）",
+    modeFilter: "模式",
+    any: "全部",
+    reasonFilter: "转人工原因",
+    riskFilter: "风险警报",
+    withRisk: "有风险警报",
+    withoutRisk: "无风险警报",
+    feedbackFilter: "客户反馈",
+    ratedDown: "评为没有帮助",
+    ratedUp: "评为有帮助",
+    textFilter: "文本（已脱敏的消息）",
+    search: "搜索",
+    previous: "上一页",
+    next: "下一页",
+    exportCsv: "导出 CSV",
+    exportJsonl: "导出 JSON Lines",
+    exportNote: "导出搜索期间内的全部事件（流式传输）。",
+    chain: "哈希链",
+    verifyNow: "立即验证",
+    verifying: "正在验证整条哈希链…",
+    verifiedOk: "完整：全部 {events} 个事件已验证。",
+    verifiedBad: "不完整：第一个有问题的事件序号为 {seq}（{error}）。",
+    chainLastOk: "上次于 {at} 验证至序号 {seq}，结果完整；此后新增 {since} 个事件（最新序号 {head}）。",
+    chainLastBad: "上次于 {at} 的验证发现哈希链已损坏；此后新增 {since} 个事件（最新序号 {head}）。",
+    chainNever: "尚未验证；最新序号 {head}。",
+    record: "会话记录",
+    backToResults: "返回搜索结果",
+    recordMeta: "{id} · {events} 个事件",
+    holdReason: "法律保全原因",
+    placeHold: "设置法律保全",
+    releaseHold: "解除法律保全",
+    heldSince: "自 {at} 起处于法律保全：{reason}",
+    notHeld: "未设置法律保全。",
+    timeline: "时间线",
+    turns: "{turns} 轮",
+    riskAlerts: "{n} 个风险警报",
+    onHold: "法律保全",
+    resultsShown: "第 {page} 页，共 {n} 个会话。",
+    noResults: "没有符合条件的会话。",
+    pageNumber: "第 {page} 页",
+    erased: "（已被保留期清理删除）",
+    evidence: "依据",
+    query: "检索查询",
+    retrieved: "检索到的来源",
+    source: "来源",
+    score: "得分",
+    snippet: "引用片段",
+    answerability: "可回答性",
+    answerabilityValue: "无法回答的概率 {p}（阈值 {threshold}）",
+    signals: "信号",
+    decision: "决定",
+    templates: "模板",
+    model: "模型",
+    noModel: "无（未使用模型）",
+    tokens: "令牌数（提示 + 生成）",
+    latency: "耗时",
+    latencyValue: "改写 {c} 毫秒 · 检索 {r} 毫秒 · 回答 {a} 毫秒",
+    riskAlert: "风险警报",
+    kind_handoff_requested: "已转人工",
+    kind_conversation_claimed: "同事已接手",
+    kind_conversation_released: "已交还给智能助手",
+    kind_conversation_resolved: "已结束",
+    kind_reply_cancelled: "客户在回复前离开",
+    kind_reply_interrupted: "回复被中断",
+    show: "显示",
+    topics: "被拒答和转人工的问题（按主题）",
+    gapsSummary: "{questions} 个问题被拒答或转人工，共 {topics} 个主题（按数量排序）。",
+    topicCounts: "提问 {count} 次 · 拒答 {refused} 次 · 转人工 {handed} 次",
+    closestSources: "最接近的来源",
+    perDay: "每日统计",
+    chartModes: "按模式统计的回复",
+    chartHandoffs: "按原因统计的转人工",
+    chartRisk: "按原因统计的风险警报",
+    nothing: "该期间没有记录",
   },
 };
 
@@ -224,6 +378,11 @@ function applyStrings() {
   if (state.live !== null) setConnection(state.live);
   renderQueue();
   if (state.current) renderConversation(true);
+  if (review.view) {
+    renderResults();
+    renderRecord();
+    renderGaps();
+  }
 }
 
 // ---- the API ----------------------------------------------------------------------------
@@ -287,15 +446,23 @@ const convPath = (id, action = "") =>
 function show(view) {
   $("sign-in-view").hidden = view !== "sign-in";
   $("desk").hidden = view !== "desk";
-  $("sign-out").hidden = view !== "desk";
+  $("sign-out").hidden = view === "sign-in";
+  if (view !== "staff") resetStaffViews();
 }
 
 function signedIn(session) {
   state.me = { name: session.name, role: session.role };
   state.csrf = session.csrf_token;
   $("who").textContent = t("signedInAs", { name: session.name });
-  show("desk");
-  startStream();
+  // Each role sees the views it may use (agent: the queue; compliance: review and
+  // gaps; admin: gaps); the API refuses the rest whatever the page shows.
+  if (session.role === "agent") {
+    show("desk");
+    startStream();
+  } else {
+    show("staff");
+    staffSignedIn();
+  }
 }
 
 function resetDesk() {
@@ -340,7 +507,7 @@ async function signIn(event) {
     const session = await api("POST", "/console/session", { token });
     field.value = "";
     signedIn(session);
-    $("queue-title").focus();
+    $(session.role === "agent" ? "queue-title" : review.view === "gaps" ? "gaps-title" : "review-title").focus();
   } catch (e) {
     error.textContent = inWords(e);
     field.focus();
@@ -884,6 +1051,459 @@ function addNoteFromForm(event) {
   });
 }
 
+// ---- compliance review and knowledge gaps (issue #16) -------------------------------------
+
+/** The views each role may use; the API refuses the others whatever the page shows. */
+const ROLE_VIEWS = { compliance: ["review", "gaps"], admin: ["gaps"] };
+
+const review = { page: 1, perPage: 20, query: null, results: [], record: null, view: null, gaps: null };
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+function isoDay(date) {
+  return date.toISOString().slice(0, 10);
+}
+
+function defaultPeriod(fromId, toId, days) {
+  const to = new Date(Date.now() + 86400000);
+  const from = new Date(to.getTime() - days * 86400000);
+  if (!$(fromId).value) $(fromId).value = isoDay(from);
+  if (!$(toId).value) $(toId).value = isoDay(to);
+}
+
+function showStaffView(view) {
+  const allowed = ROLE_VIEWS[state.me?.role] ?? [];
+  if (!allowed.includes(view)) view = allowed[0];
+  review.view = view;
+  for (const name of ["review", "gaps"]) {
+    const tab = $(`tab-${name}`);
+    tab.hidden = !allowed.includes(name);
+    tab.setAttribute("aria-pressed", String(name === view));
+  }
+  $("review-view").hidden = view !== "review" || review.record !== null;
+  $("record-view").hidden = view !== "review" || review.record === null;
+  $("gaps-view").hidden = view !== "gaps";
+  if (view === "gaps" && !review.gaps) loadGaps();
+  if (view === "review" && !review.query) {
+    search();
+    loadChain();
+  }
+}
+
+function searchQuery() {
+  const params = new URLSearchParams();
+  const put = (name, id) => {
+    const value = $(id).value.trim();
+    if (value) params.set(name, value);
+  };
+  put("from", "f-from");
+  put("to", "f-to");
+  put("mode", "f-mode");
+  put("handoff_reason", "f-reason");
+  put("risk_alert", "f-risk");
+  put("feedback", "f-feedback");
+  put("q", "f-q");
+  return params;
+}
+
+function updateExports() {
+  const params = new URLSearchParams();
+  params.set("from", $("f-from").value || "2000-01-01");
+  params.set("to", $("f-to").value || isoDay(new Date(Date.now() + 86400000)));
+  for (const format of ["csv", "jsonl"]) {
+    params.set("format", format);
+    const link = $(`export-${format}`);
+    link.href = `/v1/audit/export?${params}`;
+    link.setAttribute("download", `teller-audit-${params.get("from")}-${params.get("to")}.${format}`);
+  }
+}
+
+async function search(event, page = 1) {
+  event?.preventDefault();
+  review.query = searchQuery();
+  review.page = page;
+  const params = new URLSearchParams(review.query);
+  params.set("page", String(page));
+  params.set("per_page", String(review.perPage));
+  updateExports();
+  $("review-error").textContent = "";
+  $("results").setAttribute("aria-busy", "true");
+  try {
+    const data = await api("GET", `/v1/audit/conversations?${params}`);
+    review.results = data.conversations ?? [];
+    renderResults();
+  } catch (e) {
+    $("review-error").textContent = inWords(e);
+  } finally {
+    $("results").removeAttribute("aria-busy");
+  }
+}
+
+function renderResults() {
+  const list = $("results");
+  list.replaceChildren();
+  for (const c of review.results) {
+    const li = el("li", "entry" + (c.risk_alerts > 0 ? " urgent" : ""));
+    const button = el("button", "entry-open", `${c.created_at.slice(0, 16).replace("T", " ")} · ${c.id}`);
+    button.type = "button";
+    button.addEventListener("click", () => openRecord(c.id));
+    const meta = el("div", "entry-meta");
+    meta.id = `result-${c.id}`;
+    button.setAttribute("aria-describedby", meta.id);
+    meta.append(el("span", "", t("turns", { turns: c.turns })));
+    if (c.last_mode) meta.append(el("span", "", modeLabel(c.last_mode)));
+    if (c.handoff_reason) meta.append(badge(c.handoff_reason));
+    if (c.risk_alerts > 0) meta.append(el("span", "badge urgent", t("riskAlerts", { n: c.risk_alerts })));
+    if (c.legal_hold) meta.append(el("span", "badge care", t("onHold")));
+    li.append(button, meta);
+    list.append(li);
+  }
+  $("review-status").textContent = review.results.length
+    ? t("resultsShown", { n: review.results.length, page: review.page })
+    : t("noResults");
+  $("page-number").textContent = t("pageNumber", { page: review.page });
+  $("prev-page").disabled = review.page <= 1;
+  $("next-page").disabled = review.results.length < review.perPage;
+}
+
+async function loadChain() {
+  try {
+    const chain = await api("GET", "/v1/audit/chain");
+    renderChain(chain);
+  } catch (e) {
+    $("chain-status").textContent = inWords(e);
+  }
+}
+
+function renderChain(chain) {
+  const last = chain.last_verification;
+  $("chain-status").textContent = last
+    ? t(last.intact ? "chainLastOk" : "chainLastBad", {
+        seq: last.verified_seq,
+        at: last.at.slice(0, 19).replace("T", " "),
+        since: chain.events_since_verified,
+        head: chain.head_seq,
+      })
+    : t("chainNever", { head: chain.head_seq });
+}
+
+async function verifyNow() {
+  const button = $("verify");
+  const progress = $("verify-progress");
+  button.disabled = true;
+  progress.hidden = false;
+  $("chain-status").textContent = t("verifying");
+  try {
+    const result = await api("GET", "/v1/audit/verify");
+    const r = result.report;
+    $("chain-status").textContent = result.intact
+      ? t("verifiedOk", { events: r.events })
+      : t("verifiedBad", { seq: r.first_bad_seq ?? "?", error: r.error ?? "" });
+  } catch (e) {
+    $("chain-status").textContent = inWords(e);
+  } finally {
+    button.disabled = false;
+    progress.hidden = true;
+  }
+}
+
+async function openRecord(id) {
+  $("record-error").textContent = "";
+  try {
+    review.record = await api("GET", `/v1/audit/conversations/${encodeURIComponent(id)}`);
+  } catch (e) {
+    $("review-error").textContent = inWords(e);
+    return;
+  }
+  showStaffView("review");
+  renderRecord();
+  $("record-title").focus();
+}
+
+function closeRecord() {
+  const id = review.record?.conversation_id;
+  review.record = null;
+  showStaffView("review");
+  const again = id && document.querySelector(`#results [aria-describedby="result-${id}"]`);
+  (again || $("review-title")).focus();
+}
+
+function line(label, value) {
+  const row = el("div", "fact");
+  row.append(el("span", "fact-label", label), el("span", "fact-value", value));
+  return row;
+}
+
+/** One timeline entry for one event of the record, with the evidence of a bot turn. */
+function eventItem(event, citations) {
+  const p = event.payload ?? {};
+  const li = el("li", `event kind-${event.kind}`);
+  const head = el("div", "event-head");
+  head.append(el("span", "seq", `#${event.seq}`), el("time", "", event.occurred_at.slice(0, 19).replace("T", " ")));
+  li.append(head);
+  const body = el("div", "event-body");
+  switch (event.kind) {
+    case "message_received":
+    case "message_relayed":
+      li.classList.add("from-user");
+      body.append(el("strong", "", t("customer")), el("p", "text", p.content ?? t("erased")));
+      if (p.screen?.escalation) body.append(badge(p.screen.escalation));
+      break;
+    case "retrieval": {
+      body.append(el("strong", "", t("evidence")));
+      if (p.query) body.append(line(t("query"), p.query));
+      const table = el("table", "hits");
+      const caption = el("caption", "", t("retrieved"));
+      const header = el("tr");
+      for (const h of [t("source"), t("score"), t("snippet")]) header.append(el("th", "", h));
+      table.append(caption, header);
+      for (const hit of p.hits ?? []) {
+        const tr = el("tr");
+        const cited = citations.get(hit.source_id);
+        tr.append(el("td", "", hit.source_id), el("td", "", Number(hit.score).toFixed(3)), el("td", "", cited?.snippet ?? ""));
+        table.append(tr);
+      }
+      body.append(table);
+      if (p.answerability) {
+        body.append(
+          line(
+            t("answerability"),
+            t("answerabilityValue", {
+              p: Number(p.answerability.unanswerable).toFixed(2),
+              threshold: Number(p.answerability.threshold).toFixed(2),
+            }),
+          ),
+        );
+        body.append(line(t("signals"), JSON.stringify(p.answerability.signals ?? {})));
+      }
+      break;
+    }
+    case "answer": {
+      li.classList.add("from-assistant");
+      body.append(el("strong", "", `${t("assistant")} · ${modeLabel(p.mode)}`), el("p", "text", p.answer ?? t("erased")));
+      const why = [modeLabel(p.mode)];
+      if (p.handoff?.reason) why.push(reasonLabel(p.handoff.reason));
+      for (const flag of p.flags ?? []) why.push(flag);
+      if (p.fallback) why.push(p.fallback);
+      body.append(line(t("decision"), why.join(" · ")));
+      const templates = (p.templates ?? []).map((tpl) => `${tpl.name} v${tpl.version}`).join(", ");
+      if (templates) body.append(line(t("templates"), templates));
+      body.append(line(t("model"), p.model ?? t("noModel")));
+      if (p.usage) body.append(line(t("tokens"), `${p.usage.prompt_tokens ?? "?"} + ${p.usage.completion_tokens ?? "?"}`));
+      if (p.latency_ms) {
+        const l = p.latency_ms;
+        body.append(line(t("latency"), t("latencyValue", { c: l.condense.toFixed(0), r: l.retrieval.toFixed(0), a: l.answer.toFixed(0) })));
+      }
+      break;
+    }
+    case "agent_message_sent":
+      li.classList.add("from-agent");
+      body.append(el("strong", "", t("agentNamed", { name: event.actor.replace(/^staff:/, "") })), el("p", "text", p.text ?? p.content ?? ""));
+      break;
+    case "note_added":
+      body.append(el("strong", "", t("notes")), el("p", "text", p.text ?? ""));
+      break;
+    case "feedback_given":
+      body.append(el("strong", "", t(p.rating === "down" ? "ratedDown" : "ratedUp")));
+      if (p.comment) body.append(el("p", "text", p.comment));
+      break;
+    case "risk_alert":
+      body.append(el("strong", "", t("riskAlert")), badge(p.reason));
+      break;
+    default:
+      body.append(el("strong", "", t(`kind_${event.kind}`) !== `kind_${event.kind}` ? t(`kind_${event.kind}`) : event.kind.replaceAll("_", " ")));
+      if (p.reason) body.append(badge(p.reason));
+      if (p.agent) body.append(el("span", "", ` ${p.agent}`));
+      if (p.outcome) body.append(el("span", "", ` ${p.outcome}`));
+  }
+  li.append(body);
+  return li;
+}
+
+function renderRecord() {
+  const r = review.record;
+  if (!r) return;
+  $("record-meta").textContent = t("recordMeta", { id: r.conversation_id, events: r.events.length });
+  // The citations of each answer, by source, for the snippets next to the hits before it.
+  const list = $("timeline");
+  list.replaceChildren();
+  const events = r.events;
+  for (let i = 0; i < events.length; i++) {
+    const answer = events.slice(i).find((e) => e.kind === "answer");
+    const citations = new Map((answer?.payload?.citations ?? []).map((c) => [c.source_id, c]));
+    list.append(eventItem(events[i], citations));
+  }
+  const held = r.legal_hold;
+  $("hold-state").textContent = held ? t("heldSince", { reason: held.reason, at: held.created_at.slice(0, 10) }) : t("notHeld");
+  $("hold-toggle").textContent = held ? t("releaseHold") : t("placeHold");
+  $("hold-reason").disabled = Boolean(held);
+  $("hold-reason").parentElement.querySelector("label[for=hold-reason]").hidden = Boolean(held);
+  $("hold-reason").hidden = Boolean(held);
+}
+
+async function toggleHold(event) {
+  event.preventDefault();
+  const r = review.record;
+  const path = `/v1/audit/conversations/${encodeURIComponent(r.conversation_id)}/hold`;
+  try {
+    if (r.legal_hold) {
+      r.legal_hold = (await api("DELETE", path)).legal_hold;
+    } else {
+      const reason = $("hold-reason").value.trim();
+      if (!reason) {
+        $("record-error").textContent = t("err_empty");
+        $("hold-reason").focus();
+        return;
+      }
+      r.legal_hold = (await api("PUT", path, { reason })).legal_hold;
+      $("hold-reason").value = "";
+    }
+    $("record-error").textContent = "";
+    renderRecord();
+  } catch (e) {
+    $("record-error").textContent = inWords(e);
+  }
+}
+
+// ---- knowledge gaps -----------------------------------------------------------------------
+
+async function loadGaps(event) {
+  event?.preventDefault();
+  defaultPeriod("g-from", "g-to", 30);
+  const params = new URLSearchParams({ from: $("g-from").value, to: $("g-to").value });
+  $("gaps-error").textContent = "";
+  $("topics").setAttribute("aria-busy", "true");
+  try {
+    const [gaps, daily] = await Promise.all([
+      api("GET", `/v1/insights/gaps?${params}`),
+      api("GET", `/v1/insights/daily?${params}`),
+    ]);
+    review.gaps = { gaps, daily };
+    renderGaps();
+  } catch (e) {
+    $("gaps-error").textContent = inWords(e);
+  } finally {
+    $("topics").removeAttribute("aria-busy");
+  }
+}
+
+function renderGaps() {
+  if (!review.gaps) return;
+  const { gaps, daily } = review.gaps;
+  $("gaps-status").textContent = t("gapsSummary", { questions: gaps.questions, topics: gaps.topics.length });
+  const list = $("topics");
+  list.replaceChildren();
+  for (const topic of gaps.topics.slice(0, 50)) {
+    const li = el("li", "topic");
+    li.append(el("h4", "topic-label", topic.label));
+    li.append(el("p", "topic-counts", t("topicCounts", { count: topic.count, refused: topic.refused, handed: topic.handed_over })));
+    const examples = el("ul", "examples");
+    for (const example of topic.examples) examples.append(el("li", "", example));
+    li.append(examples);
+    if (topic.closest_sources.length) {
+      const closest = topic.closest_sources.map((s) => `${s.title ?? s.source_id} (${s.best_score.toFixed(2)})`).join(", ");
+      li.append(line(t("closestSources"), closest));
+    }
+    list.append(li);
+  }
+  const charts = $("charts");
+  charts.replaceChildren();
+  for (const [key, title] of [["modes", "chartModes"], ["handoff_reasons", "chartHandoffs"], ["risk_alerts", "chartRisk"]]) {
+    charts.append(chart(t(title), daily.days, daily[key]));
+  }
+}
+
+const PALETTE = ["#0b57a4", "#a4001d", "#2e7d32", "#6a1b9a", "#8d5b00", "#00695c", "#37474f", "#c2185b"];
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attributes) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  return node;
+}
+
+/** Stacked bars per day, one colour per label, drawn as SVG by the page. */
+function chart(title, days, series) {
+  const figure = el("figure", "chart");
+  const caption = el("figcaption", "", title);
+  figure.append(caption);
+  const totals = days.map((_, i) => series.reduce((sum, s) => sum + s.counts[i], 0));
+  const max = Math.max(1, ...totals);
+  const width = 640;
+  const height = 160;
+  const bar = width / Math.max(1, days.length);
+  const image = svg("svg", { viewBox: `0 0 ${width} ${height + 20}`, role: "img", width: "100%" });
+  const summary = series.length
+    ? series.map((s) => `${s.label.replaceAll("_", " ")} ${s.total}`).join(", ")
+    : t("nothing");
+  image.setAttribute("aria-label", `${title}: ${summary}`);
+  days.forEach((day, i) => {
+    let y = height;
+    series.forEach((s, k) => {
+      const h = (s.counts[i] / max) * (height - 10);
+      if (h <= 0) return;
+      y -= h;
+      const rect = svg("rect", { x: i * bar + 1, y, width: Math.max(1, bar - 2), height: h, fill: PALETTE[k % PALETTE.length] });
+      const tip = svg("title", {});
+      tip.textContent = `${day} ${s.label}: ${s.counts[i]}`;
+      rect.append(tip);
+      image.append(rect);
+    });
+  });
+  const axis = svg("text", { x: 0, y: height + 16, "font-size": 12, fill: "#1a1a1a" });
+  axis.textContent = days.length ? `${days[0]} … ${days[days.length - 1]} · max ${max}` : "";
+  image.append(axis);
+  figure.append(image);
+  const legend = el("ul", "legend");
+  series.forEach((s, k) => {
+    const item = el("li", "");
+    const swatch = el("span", "swatch");
+    swatch.style.background = PALETTE[k % PALETTE.length];
+    item.append(swatch, el("span", "", `${reasonOrMode(s.label)}: ${s.total}`));
+    legend.append(item);
+  });
+  figure.append(legend);
+  return figure;
+}
+
+function reasonOrMode(label) {
+  if (`mode_${label}` in STRINGS.en) return modeLabel(label);
+  return reasonLabel(label);
+}
+
+function staffSignedIn() {
+  $("views").hidden = false;
+  defaultPeriod("f-from", "f-to", 7);
+  showStaffView(ROLE_VIEWS[state.me.role]?.[0]);
+}
+
+function wireStaffViews() {
+  for (const name of ["review", "gaps"]) $(`tab-${name}`).addEventListener("click", () => showStaffView(name));
+  $("search-form").addEventListener("submit", (e) => search(e, 1));
+  $("prev-page").addEventListener("click", () => search(null, Math.max(1, review.page - 1)));
+  $("next-page").addEventListener("click", () => search(null, review.page + 1));
+  $("verify").addEventListener("click", verifyNow);
+  $("close-record").addEventListener("click", closeRecord);
+  $("hold-form").addEventListener("submit", toggleHold);
+  $("gaps-form").addEventListener("submit", loadGaps);
+  for (const id of ["record-title", "review-title", "gaps-title"]) $(id).tabIndex = -1;
+}
+
+function resetStaffViews() {
+  Object.assign(review, { page: 1, query: null, results: [], record: null, view: null, gaps: null });
+  $("views").hidden = true;
+  for (const id of ["review-view", "record-view", "gaps-view"]) $(id).hidden = true;
+  $("results").replaceChildren();
+  $("topics").replaceChildren();
+  $("charts").replaceChildren();
+  $("timeline").replaceChildren();
+}
+
 // ---- start ------------------------------------------------------------------------------
 
 async function start() {
@@ -904,6 +1524,7 @@ async function start() {
   $("suggest").addEventListener("click", suggest);
   $("reply").addEventListener("input", typing);
   $("note-form").addEventListener("submit", addNoteFromForm);
+  wireStaffViews();
   for (const id of ["queue-title", "conversation-title"]) $(id).tabIndex = -1;
   setInterval(tick, 1000);
   try {

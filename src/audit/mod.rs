@@ -9,7 +9,7 @@
 //! a key the database does not hold), `checkpoints` (sealed heads written outside the
 //! database), `verify` (proving it all), `derived` (the query tables re-derived from the
 //! events), `export`, `retention` (purges, legal holds), `staff` (tokens, staff actions),
-//! `sessions` (agent console sign-ins),
+//! `sessions` (agent console sign-ins), `insights` (what the knowledge-gap report reads),
 //! `search` (reading conversations back), `records` (what the log holds), `period`
 //! (times), `spool` (turns recorded late, when the store could not take them in time).
 
@@ -19,6 +19,7 @@ mod checkpoints;
 mod derived;
 mod export;
 mod feedback;
+mod insights;
 pub mod live;
 mod period;
 mod records;
@@ -37,11 +38,12 @@ pub use checkpoints::{CheckpointWriter, SealedCheckpoint};
 pub use derived::DerivedCheck;
 pub use export::{ExportFormat, ExportPage};
 pub use feedback::{FeedbackRecorded, Rating, StoredFeedback};
+pub use insights::{ChainStatus, DayCount, GapQuestion, InsightsRead, LastVerification, RatedDown};
 pub use period::{InvalidTime, Timestamp};
 pub use records::{
     Actor, EventBatch, EventKind, NewConversation, NewEvent, NewMessage, Payload, StoredEvent, StoredMessage,
 };
-pub use retention::PurgeReport;
+pub use retention::{LegalHold, PurgeReport};
 pub use seal::{SealKey, SealKeyError};
 pub use search::CustomerConversation;
 pub use search::{ConversationQuery, ConversationSummary};

@@ -70,6 +70,9 @@ pub enum EventKind {
     // The customer widget (issue #15).
     /// A customer rated an assistant reply (or changed their rating).
     FeedbackGiven,
+    // Knowledge insights (issue #16).
+    /// Staff read a knowledge-insights report (gaps, feedback, sources, daily counts).
+    InsightsRead,
 }
 
 impl EventKind {

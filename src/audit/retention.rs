@@ -63,6 +63,13 @@ impl Payload for HoldReleased<'_> {
     const KIND: EventKind = EventKind::LegalHoldReleased;
 }
 
+/// A conversation's legal hold: why, and since when.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct LegalHold {
+    pub reason: String,
+    pub created_at: String,
+}
+
 impl AuditStore {
     /// Erases conversation content that occurred before `before` (RFC 3339 UTC), except
     /// conversations under legal hold, in one transaction: first the purge's event, naming
@@ -163,6 +170,16 @@ impl AuditStore {
             Ok(((), EventBatch::event(NewEvent::of(actor, None, &placed))))
         })
         .await
+    }
+
+    /// The legal hold on a conversation, if there is one.
+    pub async fn legal_hold(&self, conversation_id: &str) -> Result<Option<LegalHold>, AuditError> {
+        Ok(
+            sqlx::query_as("SELECT reason, created_at FROM legal_holds WHERE conversation_id = $1")
+                .bind(conversation_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Releases a legal hold; false when there was none.

@@ -15,6 +15,16 @@ pub struct ConversationSummary {
     pub turns: i64,
     pub last_mode: Option<String>,
     pub handoff_reason: Option<String>,
+    /// Risk alerts raised in the conversation.
+    pub risk_alerts: i64,
+    /// Whether the conversation is under legal hold (read as a count of its holds: 0 or 1).
+    #[serde(serialize_with = "nonzero")]
+    #[schema(value_type = bool)]
+    pub legal_hold: i64,
+}
+
+fn nonzero<S: serde::Serializer>(count: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_bool(*count > 0)
 }
 
 /// Filters of the conversation search (all optional); recorded, but for the page size,
@@ -33,6 +43,11 @@ pub struct ConversationQuery {
     /// Text searched in the (masked) messages.
     #[param(pattern = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$")]
     pub q: Option<String>,
+    /// `true`: only conversations with a risk alert; `false`: only those without.
+    pub risk_alert: Option<bool>,
+    /// Only conversations with an answer currently rated so.
+    #[param(value_type = Option<super::Rating>)]
+    pub feedback: Option<super::Rating>,
     pub page: Option<i64>,
     #[serde(skip_serializing)]
     pub per_page: Option<i64>,
@@ -74,6 +89,15 @@ impl AuditStore {
         Ok(rows)
     }
 
+    /// Whether the conversation is recorded.
+    pub async fn conversation_exists(&self, id: Uuid) -> Result<bool, AuditError> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT id FROM conversations WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// The verified customer reference recorded with a conversation.
     pub async fn conversation_customer(&self, id: Uuid) -> Result<Option<String>, AuditError> {
         let row: Option<(Option<String>,)> = sqlx::query_as("SELECT customer_ref FROM conversations WHERE id = $1")
@@ -105,12 +129,16 @@ impl AuditStore {
             "SELECT c.id, c.lang, c.created_at, \
                 (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id AND m.role = 'user') AS turns, \
                 (SELECT m.mode FROM messages m WHERE m.conversation_id = c.id AND m.role = 'assistant' ORDER BY m.turn DESC LIMIT 1) AS last_mode, \
-                (SELECT m.handoff_reason FROM messages m WHERE m.conversation_id = c.id AND m.handoff_reason IS NOT NULL ORDER BY m.turn DESC LIMIT 1) AS handoff_reason \
+                (SELECT m.handoff_reason FROM messages m WHERE m.conversation_id = c.id AND m.handoff_reason IS NOT NULL ORDER BY m.turn DESC LIMIT 1) AS handoff_reason, \
+                (SELECT COUNT(*) FROM audit_events e WHERE e.conversation_id = c.id AND e.kind = 'risk_alert') AS risk_alerts, \
+                (SELECT COUNT(*) FROM legal_holds h WHERE h.conversation_id = c.id) AS legal_hold \
              FROM conversations c \
              WHERE ($1 IS NULL OR c.created_at >= $1) AND ($2 IS NULL OR c.created_at < $2) \
                AND ($3 IS NULL OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.mode = $3)) \
                AND ($4 IS NULL OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.handoff_reason = $4)) \
                AND ($5 IS NULL OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND LOWER(m.content) LIKE $5 ESCAPE '\\')) \
+               AND ($8 IS NULL OR $8 = (CASE WHEN EXISTS (SELECT 1 FROM audit_events e WHERE e.conversation_id = c.id AND e.kind = 'risk_alert') THEN 1 ELSE 0 END)) \
+               AND ($9 IS NULL OR EXISTS (SELECT 1 FROM feedback f WHERE f.conversation_id = c.id AND f.rating = $9)) \
              ORDER BY c.created_at DESC, c.id LIMIT $6 OFFSET $7",
         )
         .bind(q.from.clone())
@@ -120,6 +148,8 @@ impl AuditStore {
         .bind(like)
         .bind(per_page)
         .bind(offset)
+        .bind(q.risk_alert.map(i64::from))
+        .bind(q.feedback.map(|r| r.to_string()))
         .fetch_all(&self.pool)
         .await?)
     }

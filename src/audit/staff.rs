@@ -19,6 +19,8 @@ pub enum StaffRole {
 }
 
 impl StaffRole {
+    pub const ALL: [StaffRole; 3] = [StaffRole::Agent, StaffRole::Compliance, StaffRole::Admin];
+
     pub fn as_str(self) -> &'static str {
         self.into()
     }

@@ -6,6 +6,7 @@ pub mod calibrate;
 mod eval;
 mod guard_eval;
 mod ingest;
+mod insights;
 mod screen;
 mod search;
 mod serve;
@@ -39,6 +40,9 @@ pub enum Command {
         #[command(subcommand)]
         command: audit::Command,
     },
+    /// Knowledge insights of a period: refused and handed-over topics, rated-down answers
+    /// by source, sources never cited or stale, replies, handoffs and risk alerts per day.
+    Insights(insights::Args),
     /// Staff API tokens.
     Token {
         #[command(subcommand)]
@@ -69,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Search(args) => search::run(&settings, args).await,
         Command::Audit { command } => audit::run(&settings, command).await,
         Command::Token { command } => token::run(&settings, command).await,
+        Command::Insights(args) => insights::run(&settings, args).await,
         Command::Eval(args) => eval::run(&settings, args).await,
         Command::GuardEval(args) => guard_eval::run(&settings, args),
         Command::Screen(args) => screen::run(&settings, args),

@@ -1,9 +1,11 @@
-//! The agent console: its page, script and stylesheet (built into the binary, served under
-//! a strict Content-Security-Policy), and its sessions. An agent signs in once with their
-//! staff token (`POST /console/session`) and the browser then holds an HttpOnly,
-//! SameSite=Strict cookie instead of the token; the agent routes accept it in place of a
-//! bearer token ([`super::extract::Agent`]), any method but GET and HEAD only with the
-//! session's `X-CSRF-Token`. Sessions live in the database ([`crate::audit::Session`]).
+//! The staff console: its page, script and stylesheet (built into the binary, served under
+//! a strict Content-Security-Policy), and its sessions. A member of staff signs in once
+//! with their staff token (`POST /console/session`) and the browser then holds an HttpOnly,
+//! SameSite=Strict cookie instead of the token; the staff routes accept it in place of a
+//! bearer token for the session's role only ([`super::extract`]: agents the agent routes,
+//! compliance officers the audit routes, both they and admins the insights), any method but
+//! GET and HEAD only with the session's `X-CSRF-Token`. Sessions live in the database
+//! ([`crate::audit::Session`]).
 
 use super::error::ApiError;
 use super::extract::{refuse, AppJson};
@@ -113,9 +115,15 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .filter(|value| !value.is_empty())
 }
 
-/// The live session whose id is `id`, for a request that presents it as its cookie: an
-/// agent's, and for any method but GET and HEAD with its CSRF token. Refusals are recorded.
-pub(super) async fn live_session<S>(parts: &Parts, state: &S, id: &str) -> Result<Session, ApiError>
+/// The live session whose id is `id`, for a request that presents it as its cookie: of a
+/// member of staff in one of `roles`, and for any method but GET and HEAD with its CSRF
+/// token. Refusals are recorded.
+pub(super) async fn live_session<S>(
+    parts: &Parts,
+    state: &S,
+    id: &str,
+    roles: &[StaffRole],
+) -> Result<Session, ApiError>
 where
     Arc<AuditStore>: FromRef<S>,
 {
@@ -123,7 +131,7 @@ where
         refuse(parts, Refusal::InvalidSession(id));
         return Err(ApiError::SessionInvalid);
     };
-    if session.staff.role != StaffRole::Agent {
+    if !roles.contains(&session.staff.role) {
         refuse(parts, Refusal::WrongRole(&session.staff));
         return Err(ApiError::Forbidden);
     }
@@ -155,7 +163,7 @@ where
         let id = session_cookie(&parts.headers)
             .ok_or(ApiError::SessionInvalid)?
             .to_string();
-        let session = live_session(parts, state, &id).await?;
+        let session = live_session(parts, state, &id, &StaffRole::ALL).await?;
         Ok(Self { id, session })
     }
 }
@@ -192,7 +200,7 @@ pub struct SignIn {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionBody {
     name: String,
-    /// Always `agent`.
+    /// `agent`, `compliance` or `admin`: the page shows the views the role may use.
     #[schema(value_type = String)]
     role: StaffRole,
     csrf_token: String,
@@ -215,14 +223,13 @@ pub struct SignedOut {
     signed_out: bool,
 }
 
-/// An agent signs in to the console: their staff token opens a session, held by the browser
+/// A member of staff signs in to the console: their staff token opens a session, held by the browser
 /// as an HttpOnly, SameSite=Strict cookie (`Secure` over HTTPS), valid for 8 hours.
 #[utoipa::path(post, path = "/console/session", tag = "console",
     request_body = SignIn,
     responses(
         (status = 200, description = "Signed in; `Set-Cookie: teller_session=...`", body = SessionBody),
         (status = 401, description = "`staff_token_required`, `invalid_staff_token`", body = ErrorBody),
-        (status = 403, description = "`forbidden`: the token is not an agent's", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
         (status = 422, description = "`invalid_request`", body = ErrorBody),
         (status = 503, description = "`audit_unavailable`", body = ErrorBody),
@@ -241,10 +248,6 @@ pub async fn sign_in(
         refuse(&parts, Refusal::InvalidToken(token));
         return Err(ApiError::InvalidStaffToken);
     };
-    if staff.role != StaffRole::Agent {
-        refuse(&parts, Refusal::WrongRole(&staff));
-        return Err(ApiError::Forbidden);
-    }
     let Some(opened) = audit.open_session(&staff).await? else {
         // Revoked between the check and the insert.
         refuse(&parts, Refusal::InvalidToken(token));

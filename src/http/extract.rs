@@ -56,6 +56,27 @@ pub(super) fn refuse(parts: &Parts, refusal: Refusal<'_>) {
     }
 }
 
+/// The member of staff behind the bearer token or, without one, the console's session
+/// cookie (any method but GET and HEAD then also needs the session's `X-CSRF-Token`), if
+/// their role is one of `roles`; every refusal is recorded.
+async fn staff_in<S>(parts: &Parts, state: &S, roles: &[StaffRole]) -> Result<Staff, ApiError>
+where
+    Arc<AuditStore>: FromRef<S>,
+{
+    if auth::bearer(&parts.headers).is_none() {
+        if let Some(id) = super::console::session_cookie(&parts.headers) {
+            let session = super::console::live_session(parts, state, id, roles).await?;
+            return Ok(session.staff);
+        }
+    }
+    let staff = staff(parts, state).await?;
+    if !roles.contains(&staff.role) {
+        refuse(parts, Refusal::WrongRole(&staff));
+        return Err(ApiError::Forbidden);
+    }
+    Ok(staff)
+}
+
 /// A member of staff holding the `compliance` role.
 pub struct ComplianceOfficer(pub Staff);
 
@@ -67,12 +88,25 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let staff = staff(parts, state).await?;
-        if staff.role != StaffRole::Compliance {
-            refuse(parts, Refusal::WrongRole(&staff));
-            return Err(ApiError::Forbidden);
-        }
-        Ok(Self(staff))
+        staff_in(parts, state, &[StaffRole::Compliance]).await.map(Self)
+    }
+}
+
+/// A member of staff who owns the knowledge base's quality: role `compliance` or `admin`
+/// (the knowledge insights).
+pub struct KnowledgeOwner(pub Staff);
+
+impl<S> FromRequestParts<S> for KnowledgeOwner
+where
+    S: Send + Sync,
+    Arc<AuditStore>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        staff_in(parts, state, &[StaffRole::Compliance, StaffRole::Admin])
+            .await
+            .map(Self)
     }
 }
 
@@ -90,17 +124,6 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if auth::bearer(&parts.headers).is_none() {
-            if let Some(id) = super::console::session_cookie(&parts.headers) {
-                let session = super::console::live_session(parts, state, id).await?;
-                return Ok(Self(session.staff));
-            }
-        }
-        let staff = staff(parts, state).await?;
-        if staff.role != StaffRole::Agent {
-            refuse(parts, Refusal::WrongRole(&staff));
-            return Err(ApiError::Forbidden);
-        }
-        Ok(Self(staff))
+        staff_in(parts, state, &[StaffRole::Agent]).await.map(Self)
     }
 }

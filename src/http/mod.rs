@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod health;
+pub mod insights;
 pub mod live;
 pub mod openapi;
 pub mod ratelimit;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub rate_limits: ratelimit::RateLimits,
     /// Who may frame the customer widget.
     pub widget: widget::WidgetPolicy,
+    /// The knowledge insights (over the same audit store and index).
+    pub insights: crate::insights::Insights,
 }
 
 /// Limits applied to the API.
@@ -87,6 +90,7 @@ pub fn api_router(state: AppState, limits: HttpLimits) -> Router {
         .merge(public)
         .merge(widget::router())
         .merge(audit::router())
+        .merge(insights::router())
         .merge(agent::router())
         .merge(health::router())
         .merge(console::router())

@@ -5,7 +5,7 @@
 //! `tests/it/contract.rs` fuzzes a running server against it with schemathesis.
 
 use super::error::ERROR_CODES;
-use super::{agent, audit, chat, console, customer, health, widget};
+use super::{agent, audit, chat, console, customer, health, insights, widget};
 use crate::audit::{ConversationSummary, ExportFormat, StoredMessage, Verification};
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -58,6 +58,13 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
         audit::conversation,
         audit::export,
         audit::verify,
+        audit::chain,
+        audit::hold,
+        audit::release,
+        insights::gaps,
+        insights::feedback,
+        insights::sources,
+        insights::daily,
         health::healthz,
         health::readyz,
         health::metrics,
@@ -81,6 +88,7 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
         (name = "chat", description = "Customer conversations"),
         (name = "agent", description = "The contact centre: staff tokens with the `agent` role"),
         (name = "audit", description = "The compliance API: staff tokens with the `compliance` role"),
+        (name = "insights", description = "Knowledge insights: staff tokens with the `compliance` or `admin` role"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
         (name = "console", description = "The agent console: its page and its cookie sessions"),
         (name = "widget", description = "The customer chat widget: loader, frame and demo page"),

@@ -7,8 +7,8 @@
 //! allocator cache).
 
 use super::store::{
-    chunk_from_payload, payload_of, IndexedChunk, SearchFilter, StoreError, StoreQuery, VectorStore, DENSE_VECTOR,
-    INDEXED_FIELDS, RRF_K, SPARSE_VECTOR,
+    chunk_from_payload, payload_of, IndexedChunk, IndexedSource, SearchFilter, SourceCollector, StoreError, StoreQuery,
+    VectorStore, DENSE_VECTOR, INDEXED_FIELDS, RRF_K, SOURCE_FIELDS, SPARSE_VECTOR,
 };
 use super::Hit;
 use async_trait::async_trait;
@@ -253,25 +253,21 @@ impl VectorStore for EdgeStore {
         .await
     }
 
-    async fn source_hashes(&self) -> Result<HashMap<String, String>, StoreError> {
+    async fn sources(&self) -> Result<Vec<IndexedSource>, StoreError> {
         self.blocking(|shard| {
-            let mut hashes = HashMap::new();
-            let fields = vec![json_path("source_id"), json_path("source_hash")];
+            let mut sources = SourceCollector::default();
+            let fields = SOURCE_FIELDS.into_iter().map(json_path).collect();
             scroll_all(
                 shard,
                 WithPayloadInterface::Fields(fields),
                 WithVector::Bool(false),
                 |record| {
-                    let payload = record.payload.map(|p| p.0).unwrap_or_default();
-                    if let (Some(id), Some(hash)) = (
-                        payload.get("source_id").and_then(|v| v.as_str()),
-                        payload.get("source_hash").and_then(|v| v.as_str()),
-                    ) {
-                        hashes.insert(id.to_string(), hash.to_string());
-                    }
+                    sources.add(serde_json::Value::Object(
+                        record.payload.map(|p| p.0).unwrap_or_default(),
+                    ))
                 },
             )?;
-            Ok(hashes)
+            Ok(sources.finish())
         })
         .await
     }

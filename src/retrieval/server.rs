@@ -2,8 +2,8 @@
 //! used when `QDRANT_URL` is set. Same collection layout as the Edge backend.
 
 use super::store::{
-    chunk_from_payload, payload_of, IndexedChunk, SearchFilter, StoreError, StoreQuery, VectorStore, DENSE_VECTOR,
-    INDEXED_FIELDS, RRF_K, SPARSE_VECTOR,
+    chunk_from_payload, payload_of, IndexedChunk, IndexedSource, SearchFilter, SourceCollector, StoreError, StoreQuery,
+    VectorStore, DENSE_VECTOR, INDEXED_FIELDS, RRF_K, SOURCE_FIELDS, SPARSE_VECTOR,
 };
 use super::Hit;
 use async_trait::async_trait;
@@ -193,17 +193,14 @@ impl VectorStore for ServerStore {
         Ok(())
     }
 
-    async fn source_hashes(&self) -> Result<HashMap<String, String>, StoreError> {
-        let mut hashes = HashMap::new();
-        let fields = PayloadIncludeSelector::new(vec!["source_id".to_string(), "source_hash".to_string()]);
+    async fn sources(&self) -> Result<Vec<IndexedSource>, StoreError> {
+        let mut sources = SourceCollector::default();
+        let fields = PayloadIncludeSelector::new(SOURCE_FIELDS.map(String::from).to_vec());
         self.scroll_all(fields.into(), false.into(), |point| {
-            let payload = json_payload(point.payload);
-            if let (Some(id), Some(hash)) = (payload["source_id"].as_str(), payload["source_hash"].as_str()) {
-                hashes.insert(id.to_string(), hash.to_string());
-            }
+            sources.add(json_payload(point.payload))
         })
         .await?;
-        Ok(hashes)
+        Ok(sources.finish())
     }
 
     async fn sparse_terms(&self) -> Result<Vec<Vec<u32>>, StoreError> {

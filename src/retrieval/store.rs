@@ -92,14 +92,56 @@ pub trait VectorStore: Send + Sync {
     /// Deletes the chunks of `source_id`, except those written from `keep_source_hash`
     /// (the current version), so replacing a source never leaves a gap.
     async fn delete_source(&self, source_id: &str, keep_source_hash: Option<&str>) -> Result<(), StoreError>;
+    /// Every indexed source, once (read from its chunks' payloads), in source id order.
+    async fn sources(&self) -> Result<Vec<IndexedSource>, StoreError>;
     /// Source id → source hash of every indexed source.
-    async fn source_hashes(&self) -> Result<HashMap<String, String>, StoreError>;
+    async fn source_hashes(&self) -> Result<HashMap<String, String>, StoreError> {
+        Ok(self
+            .sources()
+            .await?
+            .into_iter()
+            .map(|s| (s.source_id, s.source_hash))
+            .collect())
+    }
     async fn query(&self, query: StoreQuery) -> Result<Vec<Hit>, StoreError>;
     async fn count(&self) -> Result<usize, StoreError>;
     /// The BM25 term ids of every chunk (for document frequencies).
     async fn sparse_terms(&self) -> Result<Vec<Vec<u32>>, StoreError>;
     /// Makes writes durable and indexes ready for search.
     async fn finish_writes(&self) -> Result<(), StoreError>;
+}
+
+/// What the index knows of one source: what its chunks' payloads say about it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct IndexedSource {
+    pub source_id: String,
+    #[serde(skip_serializing)]
+    pub source_hash: String,
+    pub title: String,
+    #[schema(value_type = String)]
+    pub lang: Lang,
+    /// As the document states it (`YYYY-MM-DD` by convention), if it does.
+    pub effective_date: Option<String>,
+}
+
+/// The payload fields [`IndexedSource`] is read from.
+pub const SOURCE_FIELDS: [&str; 5] = ["source_id", "source_hash", "title", "lang", "effective_date"];
+
+/// Collects sources from chunk payloads (several chunks of one source count once).
+#[derive(Default)]
+pub struct SourceCollector(std::collections::BTreeMap<String, IndexedSource>);
+
+impl SourceCollector {
+    /// Adds the source a chunk's payload (with at least [`SOURCE_FIELDS`]) belongs to.
+    pub fn add(&mut self, payload: serde_json::Value) {
+        if let Ok(source) = serde_json::from_value::<IndexedSource>(payload) {
+            self.0.entry(source.source_id.clone()).or_insert(source);
+        }
+    }
+
+    pub fn finish(self) -> Vec<IndexedSource> {
+        self.0.into_values().collect()
+    }
 }
 
 /// Converts a stored payload back into a chunk.
