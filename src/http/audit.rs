@@ -139,8 +139,11 @@ pub async fn hold(
     AppPath(id): AppPath<String>,
     AppJson(body): AppJson<HoldRequest>,
 ) -> Result<Json<HoldState>, ApiError> {
-    let reason = body.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+    // Checked as sent, before trimming: a leading NEL (U+0085) is both a control character
+    // and, to `trim`, white space.
+    let raw = &body.reason;
+    let reason = raw.trim();
+    if reason.is_empty() || raw.chars().count() > 500 || raw.chars().any(char::is_control) {
         return Err(ApiError::InvalidRequest(
             "`reason` must be 1 to 500 characters without control characters".into(),
         ));

@@ -143,3 +143,33 @@ async fn when_the_record_cannot_be_written_the_customer_gets_503_and_no_answer()
         }
     }
 }
+
+#[tokio::test]
+async fn a_legal_hold_is_placed_once_with_a_clean_reason_and_released() {
+    let app = spawn_app().await;
+    let reply = app.ask("What is the annual fee for the Gold card?").await;
+    let id = reply["conversation_id"].as_str().unwrap();
+    let compliance = app.staff_token("carol", StaffRole::Compliance).await;
+    let url = format!("{}/v1/audit/conversations/{id}/hold", app.address);
+    let put = |reason: &str| {
+        app.client
+            .put(&url)
+            .bearer_auth(&compliance)
+            .json(&json!({ "reason": reason }))
+            .send()
+    };
+    // A control character is refused even where trimming would remove it (NEL, U+0085).
+    for reason in ["\u{85}court order", "court\u{7}order", "   "] {
+        let response = put(reason).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{reason:?}");
+    }
+    let response = put("court order 42").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["legal_hold"]["reason"], "court order 42");
+    assert_eq!(put("again").await.unwrap().status(), StatusCode::CONFLICT);
+    let response = app.client.delete(&url).bearer_auth(&compliance).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["legal_hold"], Value::Null);
+}

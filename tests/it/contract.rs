@@ -353,6 +353,9 @@ async fn readyz_answers_within_a_second_when_the_database_hangs() {
         eprintln!("readyz_answers_within_a_second: skipped (TEST_DATABASE_URL not set)");
         return;
     };
+    // A schema of its own: the shared database's public schema may hold another build's
+    // migrations.
+    let url = crate::audit::postgres_schema(&url).await;
     let proxy = StallingProxy::start("127.0.0.1:5432".into()).await;
     let proxied = url.replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
     assert_ne!(proxied, url, "TEST_DATABASE_URL is expected on 127.0.0.1:5432");
@@ -468,6 +471,8 @@ async fn schemathesis_finds_no_server_error_and_no_response_outside_the_schema()
     let started = Instant::now();
     let runs = (0..processes).map(|n| {
         tokio::process::Command::new(&schemathesis)
+            .arg("--config-file")
+            .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schemathesis.toml"))
             .arg("run")
             .arg(format!("{address}/openapi.json"))
             .args(["--checks", "all", "--workers", "1", "--max-time"])
