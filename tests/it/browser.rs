@@ -165,3 +165,14 @@ pub fn screenshots() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Signs in to the staff console through its form (the "Staff token" field and "Sign in").
+pub async fn sign_in_to_console(browser: &Client, origin: &str, token: &str) {
+    browser.goto(&format!("{origin}/console")).await.unwrap();
+    find(browser, &labelled("Staff token"))
+        .await
+        .send_keys(token)
+        .await
+        .unwrap();
+    click(browser, &button("Sign in")).await;
+}

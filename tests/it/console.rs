@@ -6,7 +6,7 @@
 
 use crate::app::{spawn_app, spawn_app_with, AppOptions, TestApp};
 use crate::audit::databases;
-use crate::browser::{button, click, find, labelled, screenshots, wait_for_text, Driver, WAIT};
+use crate::browser::{button, click, find, labelled, screenshots, sign_in_to_console, wait_for_text, Driver, WAIT};
 use fantoccini::Client;
 use futures::StreamExt;
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
@@ -313,13 +313,7 @@ impl CuttingProxy {
 }
 
 async fn sign_in_through_the_page(browser: &Client, origin: &str, token: &str) {
-    browser.goto(&format!("{origin}/console")).await.unwrap();
-    find(browser, &labelled("Staff token"))
-        .await
-        .send_keys(token)
-        .await
-        .unwrap();
-    click(browser, &button("Sign in")).await;
+    sign_in_to_console(browser, origin, token).await;
     wait_for_text(browser, "//h2[@id='queue-title']", "Queue").await;
 }
 

@@ -4,21 +4,11 @@
 //! session is refused every one of these views.
 
 use crate::app::spawn_app;
-use crate::browser::{button, click, find, labelled, screenshots, wait_for_text, Driver};
+use crate::browser::{button, click, find, screenshots, sign_in_to_console, wait_for_text, Driver};
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 use teller::audit::StaffRole;
 use tempfile::TempDir;
-
-async fn sign_in(browser: &Client, origin: &str, token: &str) {
-    browser.goto(&format!("{origin}/console")).await.unwrap();
-    find(browser, &labelled("Staff token"))
-        .await
-        .send_keys(token)
-        .await
-        .unwrap();
-    click(browser, &button("Sign in")).await;
-}
 
 /// `fetch(path)` from the page (with its session cookie): the status and the body's first line.
 async fn fetch_from_page(browser: &Client, path: &str) -> (u64, String) {
@@ -65,7 +55,7 @@ async fn a_compliance_officer_reviews_verifies_and_exports_in_the_browser_and_an
 
     let profile = TempDir::new().unwrap();
     let browser = driver.browser(&profile).await;
-    sign_in(&browser, &app.address, &officer).await;
+    sign_in_to_console(&browser, &app.address, &officer).await;
     wait_for_text(&browser, "//h2[@id='review-title']", "Review").await;
     wait_for_text(&browser, "//p[@id='review-status']", "5 conversations").await;
 
@@ -139,7 +129,7 @@ async fn a_compliance_officer_reviews_verifies_and_exports_in_the_browser_and_an
     // An agent's session sees the queue, and is refused every compliance view.
     let profile = TempDir::new().unwrap();
     let browser = driver.browser(&profile).await;
-    sign_in(&browser, &app.address, &agent).await;
+    sign_in_to_console(&browser, &app.address, &agent).await;
     wait_for_text(&browser, "//h2[@id='queue-title']", "Queue").await;
     assert!(!find(&browser, "//nav[@id='views']").await.is_displayed().await.unwrap());
     let id = scam["conversation_id"].as_str().unwrap();
